@@ -1,0 +1,1 @@
+"""JSON routes: the lesson's contract."""

@@ -1,0 +1,54 @@
+"""The lesson's JSON routes: what may be picked, and a job's status and result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from imgclf.dependencies import ChoicesDep, StateDep
+from imgclf.jobs import fetch_job_view
+
+router = APIRouter(tags=["classifications"])
+
+
+class Info(BaseModel):
+    models: list[str] = Field(description="Model ids that can be picked now.")
+    images: list[str] = Field(description="Image ids in the catalogue.")
+    unavailable_models: dict[str, str] = Field(
+        description="Configured models that cannot be picked, with the reason (weights missing)."
+    )
+
+
+class JobStatusBody(BaseModel):
+    task_status: str = Field(description="RQ's status: queued, started, finished, failed, ...")
+    data: list[tuple[str, float]] | None = Field(
+        description="Once finished: the top 5 as [label, percent], highest first; else null."
+    )
+    error: str | None = Field(default=None, description="Only for failed jobs: what went wrong.")
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+@router.get("/info")
+def get_info(choices: ChoicesDep) -> Info:
+    """List the model ids and image ids a user may pick."""
+    return Info(
+        models=choices.models,
+        images=choices.images,
+        unavailable_models=choices.unavailable_models,
+    )
+
+
+@router.get(
+    "/classifications/{job_id}",
+    response_model=JobStatusBody,
+    response_model_exclude_none=False,
+    responses={404: {"model": ErrorBody, "description": "Unknown or expired job id"}},
+)
+def get_classification(job_id: str, state: StateDep) -> dict[str, Any]:
+    """Return a classification job's status and, once finished, its top-5 result."""
+    return fetch_job_view(state.redis, job_id).as_contract()

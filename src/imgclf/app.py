@@ -1,0 +1,118 @@
+"""The web process: `create_app(settings)` builds the FastAPI app. It never imports torch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from redis import Redis
+
+from imgclf import __version__
+from imgclf.api.routes import router as api_router
+from imgclf.config import Settings
+from imgclf.dependencies import AppState
+from imgclf.errors import ServiceError
+from imgclf.images import ImageCatalogue
+from imgclf.jobs import make_queue
+from imgclf.web.routes import router as web_router
+
+WEB_DIR = Path(__file__).parent / "web"
+SWAGGER_DIR = "/static/vendor/swagger-ui"
+
+log = logging.getLogger(__name__)
+
+# Our pages use no inline script or style attribute, so they can forbid both; /docs cannot
+# (FastAPI's Swagger page starts itself with an inline script), so it gets a looser policy.
+PAGE_CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'"
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; frame-ancestors 'none'"
+)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The web app for one settings object; Redis is connected in the lifespan."""
+    if not settings.redis_url:
+        raise ValueError("the web app needs settings.redis_url (IMGCLF_REDIS_URL)")
+    redis_url = settings.redis_url
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+        app.state.service = AppState(
+            settings=settings,
+            redis=redis,
+            queue=make_queue(redis),
+            catalogue=ImageCatalogue(settings.images_path),
+            templates=Jinja2Templates(directory=WEB_DIR / "templates"),
+        )
+        try:
+            yield
+        finally:
+            redis.close()
+
+    app = FastAPI(
+        title="Image classification service",
+        version=__version__,
+        description=(
+            "Pick a pretrained ImageNet model and an image, get a job id at once, "
+            "poll it for the top-5 classes."
+        ),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    app.include_router(web_router)
+    app.include_router(api_router)
+    _add_docs(app)
+    _add_error_handler(app)
+    _add_security_headers(app)
+    return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        # The Swagger UI files are vendored under static/, so /docs works with no internet.
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API docs",
+            swagger_js_url=f"{SWAGGER_DIR}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_DIR}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_DIR}/favicon-32x32.png",
+        )
+
+
+def _add_error_handler(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        if exc.status_code >= 500:
+            log.error("%s %s: %s", request.method, request.url.path, exc.message)
+        return JSONResponse({"detail": exc.message}, status_code=exc.status_code)
+
+
+def _add_security_headers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        docs = request.url.path == "/docs"
+        response.headers.setdefault("Content-Security-Policy", DOCS_CSP if docs else PAGE_CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for `uvicorn --factory imgclf.app:app_from_environment`."""
+    return create_app(Settings())

@@ -1,0 +1,57 @@
+"""What a user may pick (models with weights present, catalogue images) and the one check of a
+classification request against it, shared by the HTML form and the JSON API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from imgclf.config import Settings
+from imgclf.errors import InvalidRequest
+from imgclf.images import ImageCatalogue
+from imgclf.models.registry import MODELS, model_availability
+
+MAX_ID_LENGTH = 255
+"""Longer ids are refused before any look-up (no catalogue file or model id is that long)."""
+
+
+@dataclass(frozen=True)
+class Choices:
+    models: list[str]
+    unavailable_models: dict[str, str]
+    images: list[str]
+
+    def model_titles(self) -> dict[str, str]:
+        return {model_id: MODELS[model_id].title for model_id in MODELS}
+
+    def validate(self, model_id: object, image_id: object) -> tuple[str, str]:
+        """Return the two ids if both may be picked, else raise InvalidRequest per field."""
+        errors: dict[str, str] = {}
+        if not isinstance(model_id, str) or not model_id.strip():
+            errors["model_id"] = "Pick a model."
+        elif model_id in self.unavailable_models:
+            errors["model_id"] = (
+                f"Model {model_id} is not available on this server: {self.unavailable_models[model_id]}."
+            )
+        elif len(model_id) > MAX_ID_LENGTH or model_id not in self.models:
+            errors["model_id"] = f"Unknown model {_shown(model_id)}; pick one of: {', '.join(self.models)}."
+        if not isinstance(image_id, str) or not image_id.strip():
+            errors["image_id"] = "Pick an image."
+        elif len(image_id) > MAX_ID_LENGTH or image_id not in self.images:
+            errors["image_id"] = (
+                f"Unknown image {_shown(image_id)}; pick one of the catalogue's images (GET /info)."
+            )
+        if errors:
+            raise InvalidRequest(errors)
+        assert isinstance(model_id, str) and isinstance(image_id, str)
+        return model_id, image_id
+
+
+def current_choices(settings: Settings, catalogue: ImageCatalogue) -> Choices:
+    """Read the choices afresh: weights prepared or photos added show up without a restart."""
+    availability = model_availability(settings.models, settings.models_path)
+    return Choices(availability.available, availability.unavailable, catalogue.ids())
+
+
+def _shown(value: str) -> str:
+    """A user's id, quoted and cut short, for an error message."""
+    return repr(value if len(value) <= 60 else value[:57] + "...")

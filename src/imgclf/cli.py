@@ -1,0 +1,107 @@
+"""The `imgclf` command: serve | web | worker | prepare | classify."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from imgclf.config import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="imgclf", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run Redis (embedded unless REDIS_URL is set), workers and web")
+    serve.add_argument("--workers", type=int, help="worker processes (IMGCLF_WORKERS, default 1)")
+    _add_bind_options(serve)
+
+    web = commands.add_parser("web", help="run only the web server (needs IMGCLF_REDIS_URL)")
+    _add_bind_options(web)
+
+    commands.add_parser("worker", help="run one worker (needs IMGCLF_REDIS_URL)")
+
+    prepare = commands.add_parser("prepare", help="fill the image catalogue and model cache")
+    prepare.add_argument(
+        "--download",
+        action="store_true",
+        help="also download torchvision weights and the ImageNet sample images (needs internet)",
+    )
+
+    classify = commands.add_parser("classify", help="classify one image file here, without the queue")
+    classify.add_argument("model_id")
+    classify.add_argument("image", type=Path)
+
+    args = parser.parse_args(argv)
+    overrides = {
+        key: value for key in ("workers", "host", "port") if (value := getattr(args, key, None)) is not None
+    }
+    try:
+        settings = Settings(**overrides)
+    except ValueError as exc:
+        print(f"imgclf: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s",
+    )
+    return int(_run(args.command, args, settings) or 0)
+
+
+def _add_bind_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to bind (IMGCLF_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to bind (IMGCLF_PORT, default 8000)")
+
+
+def _run(command: str, args: argparse.Namespace, settings: Settings) -> int | None:
+    if command == "serve":
+        from imgclf.supervisor import serve
+
+        return serve(settings)
+    if command == "web":
+        import uvicorn
+
+        from imgclf.app import create_app
+
+        if not settings.redis_url:
+            print("imgclf web needs IMGCLF_REDIS_URL (or run `imgclf serve`).", file=sys.stderr)
+            return 2
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+        )
+        return 0
+    if command == "worker":
+        from imgclf.worker import run_worker
+
+        run_worker(settings)
+        return 0
+    if command == "prepare":
+        from imgclf.prepare import prepare
+
+        prepare(settings, download=args.download)
+        return 0
+    if command == "classify":
+        from imgclf.errors import ClassificationError
+        from imgclf.models.decoding import open_rgb
+        from imgclf.models.loading import load_classifier
+        from imgclf.models.registry import MODELS
+
+        spec = MODELS.get(args.model_id)
+        if spec is None or spec.unavailable_reason(settings.models_path):
+            reason = spec.unavailable_reason(settings.models_path) if spec else "unknown model"
+            print(f"imgclf: cannot use {args.model_id}: {reason}", file=sys.stderr)
+            return 2
+        try:
+            image = open_rgb(args.image, settings.max_image_pixels)
+        except ClassificationError as exc:
+            print(f"imgclf: {exc.message}", file=sys.stderr)
+            return 2
+        for label, percent in load_classifier(spec, settings.models_path).classify([image])[0]:
+            print(f"{percent:6.2f} %  {label}")
+        return 0
+    raise AssertionError(command)

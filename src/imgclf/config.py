@@ -1,0 +1,112 @@
+"""The service's settings: one class, read from `IMGCLF_*` environment variables.
+
+Every process (web, worker, `serve`) builds one `Settings` at start-up and passes it on;
+nothing reads the environment at import time, so tests build `Settings(...)` directly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from imgclf.models.registry import MODEL_IDS
+
+IMAGENET_SAMPLES_URL = "https://github.com/EliSchwartz/imagenet-sample-images/archive/master.zip"
+"""The ImageNet sample-image set the lesson downloads: one photo per class, about 1000 JPEGs."""
+
+
+class Settings(BaseSettings):
+    """Configuration of every part of the service; see the README's table of variables."""
+
+    model_config = SettingsConfigDict(env_prefix="IMGCLF_", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("IMGCLF_REDIS_URL", "REDIS_URL", "redis_url"),
+    )
+    """Redis to use. Unset: `imgclf serve` starts an embedded Redis in `data_dir/redis`."""
+
+    data_dir: Path = Path("data")
+    """Root of the service's own files: Redis data, image catalogue, model cache."""
+
+    image_dir: Path | None = None
+    """The image catalogue folder (default `data_dir/images`). Only files listed here are served."""
+
+    model_dir: Path | None = None
+    """Model weights cache (default `data_dir/models`); torchvision weights go to `hub/checkpoints`."""
+
+    models: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(MODEL_IDS))
+    """Model ids to offer, comma-separated. Those whose weights are absent show as unavailable."""
+
+    host: str = "127.0.0.1"
+    """Address the web server binds to (`0.0.0.0` inside a container)."""
+
+    port: int = Field(default=8000, ge=1, le=65535)
+    """Port of the web server."""
+
+    workers: int = Field(default=1, ge=1, le=64)
+    """How many worker processes `imgclf serve` starts."""
+
+    torch_threads: int | None = Field(default=None, ge=1)
+    """Intra-op threads per worker. Unset: the CPU count divided by `workers` (at least 1)."""
+
+    job_timeout: int = Field(default=120, ge=1)
+    """Seconds a worker may spend on one job before RQ fails it."""
+
+    result_ttl: int = Field(default=86_400, ge=1)
+    """Seconds a finished or failed job and its result stay readable."""
+
+    max_image_pixels: int = Field(default=40_000_000, ge=1)
+    """Images with more pixels than this are refused instead of decoded (decompression bombs)."""
+
+    imagenet_samples_url: str = IMAGENET_SAMPLES_URL
+    """Where `imgclf prepare --download` fetches the ImageNet sample images (a zip)."""
+
+    weights_mirror: str | None = None
+    """Base URL to fetch torchvision weights from instead of PyTorch's own server."""
+
+    log_level: str = "INFO"
+    """Logging level of every process."""
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _split_models(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, value: list[str]) -> list[str]:
+        unknown = [model_id for model_id in value if model_id not in MODEL_IDS]
+        if unknown:
+            raise ValueError(f"unknown model ids {unknown}; known: {', '.join(MODEL_IDS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _default_folders(self) -> Settings:
+        if self.image_dir is None:
+            self.image_dir = self.data_dir / "images"
+        if self.model_dir is None:
+            self.model_dir = self.data_dir / "models"
+        return self
+
+    @property
+    def images_path(self) -> Path:
+        assert self.image_dir is not None  # set by _default_folders
+        return self.image_dir.resolve()
+
+    @property
+    def models_path(self) -> Path:
+        assert self.model_dir is not None  # set by _default_folders
+        return self.model_dir.resolve()
+
+    def threads_per_worker(self) -> int:
+        """Torch threads for one worker, so that all workers together do not oversubscribe the CPU."""
+        if self.torch_threads is not None:
+            return self.torch_threads
+        return max(1, (os.cpu_count() or 1) // self.workers)

@@ -1,0 +1,39 @@
+"""What routes get from the running app, as `Annotated` dependencies named `XDep`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.templating import Jinja2Templates
+from redis import Redis
+from rq import Queue
+
+from imgclf.choices import Choices, current_choices
+from imgclf.config import Settings
+from imgclf.images import ImageCatalogue
+
+
+@dataclass
+class AppState:
+    """Built once in the app's lifespan."""
+
+    settings: Settings
+    redis: Redis
+    queue: Queue
+    catalogue: ImageCatalogue
+    templates: Jinja2Templates
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.service
+    return state
+
+
+def get_choices(state: Annotated[AppState, Depends(get_state)]) -> Choices:
+    return current_choices(state.settings, state.catalogue)
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+ChoicesDep = Annotated[Choices, Depends(get_choices)]

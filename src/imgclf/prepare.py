@@ -1,0 +1,155 @@
+"""`imgclf prepare`: fill the image catalogue and the model cache before the service starts.
+
+Offline (always): real photos that scikit-image and matplotlib ship in their wheels.
+`--download` (needs the internet): torchvision's weights for the lesson's models and the
+ImageNet sample-image set the lesson uses. Nothing here ever runs while serving a request.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from PIL import Image
+
+from imgclf.config import Settings
+from imgclf.images import IMAGE_SUFFIXES
+from imgclf.models.registry import MODELS, torch_hub_checkpoints
+
+log = logging.getLogger(__name__)
+
+MAX_IMAGE_BYTES = 50 << 20
+"""Archive members larger than this are skipped, not extracted (zip bombs)."""
+
+MAX_DOWNLOAD_BYTES = 1 << 30
+"""A download larger than this is refused (the ImageNet samples zip is about 100 MB)."""
+
+
+def _skimage(name: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        from skimage import data
+
+        if name == "motorcycle":
+            return np.asarray(data.stereo_motorcycle()[0])
+        return np.asarray(getattr(data, name)())
+
+    return load
+
+
+def _grace_hopper() -> np.ndarray:
+    from matplotlib import cbook
+
+    path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    with Image.open(str(path)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+SAMPLE_PHOTOS: dict[str, Callable[[], np.ndarray]] = {
+    "chelsea.jpg": _skimage("chelsea"),
+    "coffee.jpg": _skimage("coffee"),
+    "rocket.jpg": _skimage("rocket"),
+    "astronaut.jpg": _skimage("astronaut"),
+    "camera.jpg": _skimage("camera"),
+    "motorcycle.jpg": _skimage("motorcycle"),
+    "grace_hopper.jpg": _grace_hopper,
+}
+"""Photos installed packages ship (public domain or free licences), by catalogue id."""
+
+
+def install_sample_photos(image_dir: Path) -> list[str]:
+    """Write the bundled photos that are missing from the catalogue; return the ids written."""
+    image_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for image_id, load in SAMPLE_PHOTOS.items():
+        target = image_dir / image_id
+        if target.exists():
+            continue
+        encoded = io.BytesIO()
+        Image.fromarray(load()).save(encoded, format="JPEG", quality=95)
+        _write_atomically(target, encoded.getvalue())
+        written.append(image_id)
+    return written
+
+
+def download_weights(settings: Settings, model_ids: list[str] | None = None) -> list[str]:
+    """Fetch torchvision weights into the model cache (hash-checked); return the ids fetched."""
+    import torch.hub
+    import torchvision.models
+
+    checkpoints = torch_hub_checkpoints(settings.models_path)
+    fetched = []
+    for model_id in model_ids or settings.models:
+        spec = MODELS[model_id]
+        if spec.torchvision_weights is None or spec.weights_path(settings.models_path).is_file():
+            continue
+        url = torchvision.models.get_weight(spec.torchvision_weights).url
+        if settings.weights_mirror:
+            url = f"{settings.weights_mirror.rstrip('/')}/{spec.weights_file}"
+        log.info("downloading %s weights from %s", model_id, url)
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        # torch.hub's own download: it checks the file's SHA-256 against the prefix in its name
+        # and keeps nothing that does not match.
+        match = torch.hub.HASH_REGEX.search(spec.weights_file)
+        torch.hub.download_url_to_file(
+            url, str(checkpoints / spec.weights_file), hash_prefix=match.group(1) if match else None
+        )
+        fetched.append(model_id)
+    return fetched
+
+
+def download_imagenet_samples(settings: Settings) -> list[str]:
+    """Fetch the lesson's ImageNet sample zip and add its images to the catalogue."""
+    log.info("downloading ImageNet sample images from %s", settings.imagenet_samples_url)
+    with urllib.request.urlopen(settings.imagenet_samples_url, timeout=60) as response:
+        payload = response.read(MAX_DOWNLOAD_BYTES + 1)
+    if len(payload) > MAX_DOWNLOAD_BYTES:
+        raise ValueError("the sample-image archive is larger than 1 GiB; refusing it")
+    return extract_images(payload, settings.images_path)
+
+
+def extract_images(zip_bytes: bytes, image_dir: Path) -> list[str]:
+    """Copy the image files of a zip, flattened to their base names, into the catalogue.
+
+    Members are never extracted by their own path: only the base name is kept, and only image
+    suffixes, so an archive cannot write outside the catalogue folder.
+    """
+    image_dir.mkdir(parents=True, exist_ok=True)
+    added = []
+    with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
+        for member in archive.infolist():
+            name = PurePosixPath(member.filename.replace("\\", "/")).name
+            if member.is_dir() or not name or name.startswith("."):
+                continue
+            if PurePosixPath(name).suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            target = image_dir / name
+            if target.exists() or member.file_size > MAX_IMAGE_BYTES:
+                continue
+            _write_atomically(target, archive.read(member))
+            added.append(name)
+    return sorted(added)
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    """Write to a hidden temporary file, then rename: the catalogue never lists half a file."""
+    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".partial-", delete=False) as file:
+        file.write(data)
+    Path(file.name).replace(target)
+
+
+def prepare(settings: Settings, *, download: bool) -> None:
+    """The whole `imgclf prepare` command."""
+    written = install_sample_photos(settings.images_path)
+    log.info("catalogue %s: %d sample photos added", settings.images_path, len(written))
+    settings.models_path.mkdir(parents=True, exist_ok=True)
+    if download:
+        fetched = download_weights(settings)
+        log.info("model cache %s: weights fetched for %s", settings.models_path, fetched or "none")
+        added = download_imagenet_samples(settings)
+        log.info("catalogue %s: %d ImageNet sample images added", settings.images_path, len(added))

@@ -1,0 +1,1 @@
+"""HTML pages: templates/ and static/ (every asset vendored, no CDN)."""

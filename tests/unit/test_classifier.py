@@ -1,0 +1,69 @@
+"""Preprocessing and predictions of the real models on real photos."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from imgclf.models.classifier import TorchClassifier
+from imgclf.models.loading import load_classifier
+from imgclf.models.registry import MODELS
+from imgclf.prepare import SAMPLE_PHOTOS
+
+CATS = {"tiger cat", "Egyptian cat", "tabby"}
+
+
+def photo(name: str) -> Image.Image:
+    return Image.fromarray(SAMPLE_PHOTOS[name]())
+
+
+@pytest.fixture(scope="module", params=["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
+def lite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> TorchClassifier:
+    return load_classifier(MODELS[request.param], tmp_path_factory.mktemp("models"))
+
+
+EXPECTED_INPUT = {"efficientnet_lite0": 224, "efficientnet_lite1": 240, "efficientnet_lite2": 260}
+
+
+def test_lite_preprocessing_matches_the_training_recipe(lite: TorchClassifier) -> None:
+    batch = lite.preprocess([photo("chelsea.jpg"), photo("coffee.jpg")])
+    size = EXPECTED_INPUT[lite.model_id]
+    assert batch.shape == (2, 3, size, size)
+    # mean = std = 0.5 maps pixel values 0..255 onto -1..1
+    assert batch.min() >= -1.0 and batch.max() <= 1.0
+    assert batch.min() < -0.9 and batch.max() > 0.9
+
+
+def test_lite_models_recognise_real_photos(lite: TorchClassifier) -> None:
+    cat, coffee, camera = lite.classify([photo("chelsea.jpg"), photo("coffee.jpg"), photo("camera.jpg")])
+    assert cat[0][0] in CATS
+    assert {label for label, _ in cat[:3]} <= CATS | {"lynx"}
+    assert coffee[0][0] == "espresso"
+    assert camera[0][0] in {"tripod", "reflex camera"}
+
+
+def test_top_five_is_sorted_and_in_percent(lite: TorchClassifier) -> None:
+    (top,) = lite.classify([photo("coffee.jpg")])
+    percents = [percent for _, percent in top]
+    assert len(top) == 5
+    assert percents == sorted(percents, reverse=True)
+    assert 50 < percents[0] <= 100
+    assert sum(percents) <= 100.01
+
+
+def test_torchvision_models_use_their_own_preprocessing(tmp_path: Path) -> None:
+    from imgclf.models.registry import torch_hub_checkpoints
+
+    checkpoints = torch_hub_checkpoints(tmp_path)
+    checkpoints.mkdir(parents=True)
+    import torchvision
+
+    # A weights file written here (random values): the path under test is the loading, not accuracy.
+    model = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
+    torch.save(model.state_dict(), checkpoints / MODELS["inception_v3"].weights_file)
+    classifier = load_classifier(MODELS["inception_v3"], tmp_path)
+    assert classifier.preprocess([photo("rocket.jpg")]).shape == (1, 3, 299, 299)
+    (top,) = classifier.classify([photo("rocket.jpg")])
+    assert len(top) == 5 and all(label in classifier.labels for label, _ in top)
+    assert len(classifier.labels) == 1000
