@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -58,13 +59,13 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def make_settings(redis_url: str, image_dir: Path, model_dir: Path, **extra: object) -> Settings:
+def make_settings(redis_url: str, image_dir: Path, model_dir: Path, **extra: Any) -> Settings:
     return Settings(
         redis_url=redis_url,
         data_dir=image_dir.parent,
         image_dir=image_dir,
         model_dir=model_dir,
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 
@@ -87,9 +88,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def worker_settings(redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path) -> Settings:
     """Settings of the session's worker and of the web app that talks to it (Redis db 0)."""
-    return make_settings(
-        redis_server.url, image_dir, model_dir, models=WORKER_MODELS, port=free_port()
-    )
+    return make_settings(redis_server.url, image_dir, model_dir, models=WORKER_MODELS, port=free_port())
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -104,9 +103,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="session")
 def worker(worker_settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
     """One real `imgclf worker` process, started once for the session."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "imgclf", "worker"], env=settings_env(worker_settings)
-    )
+    process = subprocess.Popen([sys.executable, "-m", "imgclf", "worker"], env=settings_env(worker_settings))
     connection = Redis.from_url(worker_settings.redis_url or "")
     deadline = time.monotonic() + 180
     while not SimpleWorker.all(connection=connection):
@@ -124,9 +121,7 @@ def worker(worker_settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
 @pytest.fixture(scope="session")
 def live_server(worker_settings: Settings, worker: subprocess.Popen[bytes]) -> Iterator[str]:
     """A real `imgclf web` process on a free port, in front of the session's worker."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "imgclf", "web"], env=settings_env(worker_settings)
-    )
+    process = subprocess.Popen([sys.executable, "-m", "imgclf", "web"], env=settings_env(worker_settings))
     url = f"http://127.0.0.1:{worker_settings.port}"
     deadline = time.monotonic() + 60
     while True:

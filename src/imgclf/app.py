@@ -8,11 +8,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from redis import Redis
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from imgclf import __version__
 from imgclf.api.routes import router as api_router
@@ -97,6 +99,13 @@ def _add_error_handler(app: FastAPI) -> None:
         if exc.status_code >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc.message)
         return JSONResponse({"detail": exc.message}, status_code=exc.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            detail = f"Nothing at {request.url.path}; the pages start at / and the API is described at /docs."
+            return JSONResponse({"detail": detail}, status_code=404)
+        return await http_exception_handler(request, exc)
 
 
 def _add_security_headers(app: FastAPI) -> None:

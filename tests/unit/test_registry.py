@@ -13,7 +13,7 @@ def test_weights_file_names_match_torchvision(model_id: str) -> None:
     weights = torchvision.models.get_weight(spec.torchvision_weights)
     assert weights.url.rsplit("/", 1)[1] == spec.weights_file
     # the lesson's `weights="DEFAULT"` is the same file
-    assert torchvision.models.get_model_weights(model_id).DEFAULT == weights
+    assert weights == torchvision.models.get_model_weights(model_id).DEFAULT
 
 
 def test_offline_models_are_available_out_of_the_box(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ def get_info(choices: ChoicesDep) -> Info:
 @router.get(
     "/classifications/{job_id}",
     response_model=JobStatusBody,
-    response_model_exclude_none=False,
+    response_model_exclude_unset=True,
     responses={404: {"model": ErrorBody, "description": "Unknown or expired job id"}},
 )
 def get_classification(job_id: str, state: StateDep) -> dict[str, Any]:

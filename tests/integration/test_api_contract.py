@@ -1,0 +1,164 @@
+"""The lesson's routes against a real Redis, with no worker: what the web process answers."""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from redis import Redis
+
+from imgclf.app import create_app
+from imgclf.embedded_redis import EmbeddedRedis, free_port
+from imgclf.jobs import make_queue
+from tests.conftest import make_settings
+
+JOB_PAGE_MARKER = 'id="job-id">'
+COFFEE = {"model_id": "efficientnet_lite0", "image_id": "coffee.jpg"}
+
+
+@pytest.fixture
+def redis_url(redis_server: EmbeddedRedis) -> Iterator[str]:
+    """Database 15 of the session's server, emptied for each test; no worker reads it."""
+    url = redis_server.url.rsplit("/", 1)[0] + "/15"
+    connection = Redis.from_url(url)
+    connection.flushdb()
+    yield url
+    connection.close()
+
+
+@pytest.fixture
+def queue_length(redis_url: str) -> Iterator[Callable[[], int]]:
+    connection = Redis.from_url(redis_url)
+    yield lambda: len(make_queue(connection))
+    connection.close()
+
+
+@pytest.fixture
+def client(redis_url: str, image_dir: Path, model_dir: Path) -> Iterator[TestClient]:
+    settings = make_settings(redis_url, image_dir, model_dir)
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def job_id_of(page: str) -> str:
+    start = page.index(JOB_PAGE_MARKER) + len(JOB_PAGE_MARKER)
+    return page[start : page.index("<", start)]
+
+
+def test_home_page_links_to_the_form(client: TestClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert 'href="http://testserver/classifications"' in response.text
+
+
+def test_info_lists_what_may_be_picked(client: TestClient) -> None:
+    body = client.get("/info").json()
+    assert body["models"] == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "resnet18"]
+    assert "chelsea.jpg" in body["images"] and "grace_hopper.jpg" in body["images"]
+    assert set(body["unavailable_models"]) == {"alexnet", "vgg16", "inception_v3"}
+
+
+def test_the_form_offers_models_and_images(client: TestClient) -> None:
+    page = client.get("/classifications").text
+    assert '<select id="model_id" name="model_id"' in page
+    assert '<option value="efficientnet_lite0"' in page
+    assert '<option value="chelsea.jpg"' in page
+    assert '<option value="vgg16" disabled>' in page
+
+
+def test_a_valid_post_queues_one_job_and_answers_with_the_result_page(
+    client: TestClient, queue_length: Callable[[], int]
+) -> None:
+    response = client.post("/classifications", data=COFFEE)
+    assert response.status_code == 200
+    job_id = job_id_of(response.text)
+    assert '<img src="http://testserver/images/coffee.jpg"' in response.text
+    assert queue_length() == 1
+    status = client.get(f"/classifications/{job_id}")
+    assert status.status_code == 200
+    assert status.json() == {"task_status": "queued", "data": None}
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "message"),
+    [
+        ({}, "model_id", "Pick a model."),
+        ({"model_id": "", "image_id": ""}, "image_id", "Pick an image."),
+        (
+            {"model_id": "resnet9000", "image_id": "chelsea.jpg"},
+            "model_id",
+            "Unknown model &#39;resnet9000&#39;",
+        ),
+        ({"model_id": "vgg16", "image_id": "chelsea.jpg"}, "model_id", "not available on this server"),
+        ({"model_id": "efficientnet_lite0", "image_id": "../../etc/passwd"}, "image_id", "Unknown image"),
+        ({"model_id": "efficientnet_lite0", "image_id": "/etc/passwd"}, "image_id", "Unknown image"),
+    ],
+)
+def test_bad_input_gets_the_form_back_with_a_message_and_queues_nothing(
+    client: TestClient, queue_length: Callable[[], int], form: dict[str, str], field: str, message: str
+) -> None:
+    response = client.post("/classifications", data=form)
+    assert response.status_code == 422
+    assert f'id="{field}-error">' in response.text
+    assert message in response.text
+    assert queue_length() == 0
+
+
+def test_a_json_body_instead_of_a_form_is_a_form_error(
+    client: TestClient, queue_length: Callable[[], int]
+) -> None:
+    response = client.post("/classifications", json=COFFEE)
+    assert response.status_code == 422
+    assert "Pick a model." in response.text
+    assert queue_length() == 0
+
+
+@pytest.mark.parametrize("job_id", ["3f2b8c1e-0000-4000-8000-000000000000", "not-a-job", "rq:job:x"])
+def test_an_unknown_job_is_a_404_with_a_json_message(client: TestClient, job_id: str) -> None:
+    response = client.get(f"/classifications/{job_id}")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert "never existed or its result expired" in response.json()["detail"]
+
+
+def test_a_path_that_is_no_route_is_a_404_pointing_at_the_docs(client: TestClient) -> None:
+    response = client.get("/classifications/..%2F..%2Fetc%2Fpasswd/x")
+    assert response.status_code == 404
+    assert "/docs" in response.json()["detail"]
+
+
+def test_catalogue_images_are_served_and_nothing_else(client: TestClient) -> None:
+    photo = client.get("/images/chelsea.jpg")
+    assert photo.status_code == 200
+    assert photo.headers["content-type"] == "image/jpeg"
+    assert photo.content[:2] == b"\xff\xd8"
+    for path in ("/images/..%2Fmodels", "/images/%2Fetc%2Fpasswd", "/images/missing.jpg"):
+        assert client.get(path).status_code == 404
+
+
+def test_openapi_docs_are_served_without_a_cdn(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page.text
+    assert "cdn." not in page.text
+    assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/info", "/classifications/{job_id}"} <= set(paths)
+
+
+def test_pages_are_sent_with_security_headers(client: TestClient) -> None:
+    headers = client.get("/classifications").headers
+    assert headers["x-content-type-options"] == "nosniff"
+    assert "script-src" not in headers["content-security-policy"]  # default-src 'self' only
+    assert headers["x-frame-options"] == "DENY"
+
+
+def test_redis_down_is_a_503_not_a_500(image_dir: Path, model_dir: Path) -> None:
+    settings = make_settings(f"redis://127.0.0.1:{free_port()}/0", image_dir, model_dir)
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/classifications", data=COFFEE)
+        assert response.status_code == 503
+        assert "cannot be reached" in response.json()["detail"]
+        status = client.get("/classifications/3f2b8c1e-0000-4000-8000-000000000000")
+        assert status.status_code == 503
