@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 
 from rq import get_current_job
+from rq.timeouts import JobTimeoutException
 
 from imgclf.errors import ClassificationError, UnknownImage
 from imgclf.images import ImageCatalogue
@@ -31,8 +32,8 @@ class WorkerContext:
 _context: WorkerContext | None = None
 
 
-def install(context: WorkerContext) -> None:
-    """Make the loaded models available to the jobs of this process."""
+def install(context: WorkerContext | None) -> None:
+    """Make the loaded models available to the jobs of this process (None: unload)."""
     global _context
     _context = context
 
@@ -46,6 +47,13 @@ def classify(model_id: str, image_id: str) -> list[list[object]]:
     except ClassificationError as exc:
         log.warning("job %s: %s", job_id, exc.message)
         _leave_error(exc.message)
+        raise
+    except JobTimeoutException:
+        log.warning("job %s: timed out", job_id)
+        _leave_error(
+            "The classification took longer than the job time limit; the workers may be overloaded. "
+            "Please try again."
+        )
         raise
     except Exception:
         log.exception("job %s: unexpected failure", job_id)
