@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from redis import Redis
@@ -61,9 +62,10 @@ class EmbeddedRedis:
             "--logfile", str(self.data_dir.resolve() / "redis.log"),
         ]  # fmt: skip
 
-    def start(self, timeout: float = 10.0, **popen_options: object) -> None:
+    def start(self, timeout: float = 10.0, popen_options: Mapping[str, object] | None = None) -> None:
+        """Start the server and return once it answers PING."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(self.command(), **popen_options)  # type: ignore[call-overload]
+        self.process = subprocess.Popen(self.command(), **(popen_options or {}))  # type: ignore[call-overload]
         deadline = time.monotonic() + timeout
         client = Redis(port=self.port, socket_connect_timeout=0.5)
         try:

@@ -35,6 +35,15 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def _child_options() -> dict[str, object]:
+    # A session of their own: Ctrl+C reaches only `serve`, which then stops the children
+    # in order (web first, Redis last) instead of all at once.
+    options: dict[str, object] = {"start_new_session": True}
+    if sys.platform.startswith("linux"):
+        options["preexec_fn"] = _die_with_parent
+    return options
+
+
 class Stop(Exception):
     """SIGTERM or SIGINT arrived: shut everything down."""
 
@@ -46,12 +55,7 @@ class Children:
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        # A session of their own: Ctrl+C reaches only `serve`, which then stops the children
-        # in order (web first, Redis last) instead of all at once.
-        popen_options = {"start_new_session": True}
-        if sys.platform.startswith("linux"):
-            popen_options["preexec_fn"] = _die_with_parent  # type: ignore[assignment]
-        process = subprocess.Popen(argv, env=env, **popen_options)  # type: ignore[call-overload]
+        process = subprocess.Popen(argv, env=env, **_child_options())  # type: ignore[call-overload]
         self.processes.append((name, process))
         return process
 
@@ -108,7 +112,7 @@ def _run(settings: Settings, children: Children) -> int:
     redis_url = settings.redis_url
     if not redis_url:
         redis = EmbeddedRedis(settings.data_dir / "redis")
-        redis.start(start_new_session=True)
+        redis.start(popen_options=_child_options())
         assert redis.process is not None
         children.adopt("redis", redis.process)
         redis_url = redis.url

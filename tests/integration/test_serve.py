@@ -128,3 +128,12 @@ def test_serve_uses_the_configured_redis_instead(tmp_path: Path, redis_server: E
         assert body["task_status"] == "finished"
         stop_with_ctrl_c(running)
     assert not (tmp_path / "data" / "redis").exists()
+
+
+def test_serve_killed_outright_takes_its_children_along(tmp_path: Path) -> None:
+    with serve(tmp_path) as (running, _):
+        children = running.children()
+        assert len(children) == 3  # redis-server, worker, web
+        running.process.kill()
+        _, alive = psutil.wait_procs(children, timeout=20)
+        assert alive == [], f"left behind: {alive}"
