@@ -13,16 +13,20 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_fastapi_instrumentator import Instrumentator
 from redis import Redis
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from imgclf import __version__
+from imgclf.api.operations import router as operations_router
 from imgclf.api.routes import router as api_router
 from imgclf.config import Settings
 from imgclf.dependencies import AppState
 from imgclf.errors import ServiceError
 from imgclf.images import ImageCatalogue
 from imgclf.jobs import make_queue
+from imgclf.metrics import ServiceCollector
 from imgclf.web.routes import router as web_router
 
 WEB_DIR = Path(__file__).parent / "web"
@@ -45,19 +49,29 @@ def create_app(settings: Settings) -> FastAPI:
         raise ValueError("the web app needs settings.redis_url (IMGCLF_REDIS_URL)")
     redis_url = settings.redis_url
 
+    # One registry per app (not prometheus_client's global one), so that several apps, as in
+    # the tests, do not register the same metrics twice.
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+        queue = make_queue(redis)
+        collector = ServiceCollector(queue)
+        registry.register(collector)
         app.state.service = AppState(
             settings=settings,
             redis=redis,
-            queue=make_queue(redis),
+            queue=queue,
             catalogue=ImageCatalogue(settings.images_path),
             templates=Jinja2Templates(directory=WEB_DIR / "templates"),
+            metrics_registry=registry,
         )
         try:
             yield
         finally:
+            registry.unregister(collector)
             redis.close()
 
     app = FastAPI(
@@ -74,6 +88,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     app.include_router(web_router)
     app.include_router(api_router)
+    app.include_router(operations_router)
+    Instrumentator(
+        registry=registry,
+        excluded_handlers=["/metrics", "/healthz", "/readyz", "/static/.*"],
+    ).instrument(app)
     _add_docs(app)
     _add_error_handler(app)
     _add_security_headers(app)

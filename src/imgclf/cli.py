@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 from imgclf.config import Settings
+from imgclf.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,10 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"imgclf: invalid settings: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format)
     return int(_run(args.command, args, settings) or 0)
 
 
@@ -72,7 +69,9 @@ def _run(command: str, args: argparse.Namespace, settings: Settings) -> int | No
             create_app(settings),
             host=settings.host,
             port=settings.port,
-            log_level=settings.log_level.lower(),
+            log_config=None,  # keep the format configure_logging set up
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
         return 0
     if command == "worker":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -71,6 +71,12 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     """Logging level of every process."""
+
+    log_format: Literal["text", "json"] = "text"
+    """Log lines as text for people or as JSON for a log pipeline; both carry the job id."""
+
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose X-Forwarded-* headers the web server trusts (`*` behind the compose balancer)."""
 
     @field_validator("models", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
+from prometheus_client import CollectorRegistry
 from redis import Redis
 from rq import Queue
 
@@ -24,6 +25,7 @@ class AppState:
     queue: Queue
     catalogue: ImageCatalogue
     templates: Jinja2Templates
+    metrics_registry: CollectorRegistry
 
 
 def get_state(request: Request) -> AppState:

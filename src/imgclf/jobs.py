@@ -5,6 +5,7 @@ Jobs are stored with RQ's JSON serializer, so nothing read back from Redis is un
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from imgclf.errors import QueueUnavailable, UnknownJob
+
+log = logging.getLogger(__name__)
 
 QUEUE_NAME = "classification"
 """The FIFO queue web processes push to and workers pop from."""
@@ -54,6 +57,7 @@ def enqueue_classification(
         )
     except RedisError as exc:
         raise QueueUnavailable() from exc
+    log.info("queued %s on %s", model_id, image_id, extra={"job_id": job.id})
     return job.id
 
 

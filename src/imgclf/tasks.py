@@ -6,14 +6,18 @@ The models are loaded once when the worker starts (`install`), never per job.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
+from redis import Redis
+from redis.exceptions import RedisError
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from imgclf.errors import ClassificationError, UnknownImage
 from imgclf.images import ImageCatalogue
 from imgclf.jobs import ERROR_META_KEY, GENERIC_FAILURE
+from imgclf.metrics import record_job
 from imgclf.models.classifier import Classifier
 from imgclf.models.decoding import open_rgb
 
@@ -41,29 +45,36 @@ def install(context: WorkerContext | None) -> None:
 def classify(model_id: str, image_id: str) -> list[list[object]]:
     """Top-5 [label, percent] of one catalogue image with one loaded model."""
     job = get_current_job()
-    job_id = job.id if job else "-"
+    durations: dict[str, float] = {}
+    if job is not None and job.enqueued_at and job.started_at:
+        durations["queue_wait"] = max(0.0, (job.started_at - job.enqueued_at).total_seconds())
+    status = "failed"
     try:
-        result = _classify(model_id, image_id)
+        result = _classify(model_id, image_id, durations)
+        status = "finished"
     except ClassificationError as exc:
-        log.warning("job %s: %s", job_id, exc.message)
+        log.warning("classification refused: %s", exc.message)
         _leave_error(exc.message)
         raise
     except JobTimeoutException:
-        log.warning("job %s: timed out", job_id)
+        log.warning("classification timed out")
         _leave_error(
             "The classification took longer than the job time limit; the workers may be overloaded. "
             "Please try again."
         )
         raise
     except Exception:
-        log.exception("job %s: unexpected failure", job_id)
+        log.exception("classification failed unexpectedly")
         _leave_error(GENERIC_FAILURE)
         raise
-    log.info("job %s: %s on %s -> %s", job_id, model_id, image_id, result[0][0])
+    finally:
+        if job is not None:
+            _record(job.connection, status, durations)
+    log.info("%s on %s -> %s (%.1f %%)", model_id, image_id, result[0][0], result[0][1])
     return [[label, percent] for label, percent in result]
 
 
-def _classify(model_id: str, image_id: str) -> list[tuple[str, float]]:
+def _classify(model_id: str, image_id: str, durations: dict[str, float]) -> list[tuple[str, float]]:
     if _context is None:
         raise ClassificationError("This process has no models loaded; run jobs with `imgclf worker`.")
     classifier = _context.classifiers.get(model_id)
@@ -76,8 +87,21 @@ def _classify(model_id: str, image_id: str) -> list[tuple[str, float]]:
         path = _context.catalogue.path(image_id)
     except UnknownImage as exc:
         raise ClassificationError(exc.message) from exc
-    image = open_rgb(path, _context.max_image_pixels)
-    return classifier.classify([image])[0]
+    started = time.perf_counter()
+    batch = classifier.preprocess([open_rgb(path, _context.max_image_pixels)])
+    preprocessed = time.perf_counter()
+    top = classifier.top_k(classifier.predict(batch))[0]
+    durations["preprocess"] = preprocessed - started
+    durations["inference"] = time.perf_counter() - preprocessed
+    return top
+
+
+def _record(connection: Redis, status: str, durations: dict[str, float]) -> None:
+    # Metrics must never fail a job that worked.
+    try:
+        record_job(connection, status, durations)
+    except RedisError:
+        log.warning("could not record job metrics", exc_info=True)
 
 
 def _leave_error(message: str) -> None:

@@ -22,6 +22,10 @@ from imgclf.models.registry import MODELS, model_availability
 
 log = logging.getLogger(__name__)
 
+WORKER_TTL = 30
+"""Seconds between a worker's heartbeats, plus RQ's 60 s grace: a worker that died without
+unregistering stops counting as alive (for /readyz and metrics) after about 90 s."""
+
 
 def load_models(settings: Settings) -> dict[str, Classifier]:
     """Every configured model whose weights are present; the others are logged and skipped."""
@@ -57,6 +61,7 @@ def build_worker(settings: Settings, connection: Redis) -> SimpleWorker:
         connection=connection,
         serializer=JSONSerializer,
         name=f"{socket.gethostname()}.{os.getpid()}",
+        worker_ttl=WORKER_TTL,
     )
 
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from imgclf.app import create_app
 from imgclf.config import Settings
-from tests.conftest import BROKEN_IMAGE
+from tests.conftest import BROKEN_IMAGE, samples
 
 CATS = {"tiger cat", "Egyptian cat", "tabby"}
 
@@ -86,3 +86,21 @@ def test_an_undecodable_image_fails_with_a_message_a_person_can_read(client: Tes
 def test_jobs_are_served_in_order_by_one_worker(client: TestClient) -> None:
     bodies = [classify(client, "efficientnet_lite0", "coffee.jpg") for _ in range(3)]
     assert all(body["data"][0][0] == "espresso" for body in bodies)
+
+
+def test_readiness_and_metrics_count_what_the_worker_did(client: TestClient) -> None:
+    assert client.get("/readyz").json()["status"] == "ready"
+    before = samples(client.get("/metrics").text)
+    classify(client, "efficientnet_lite0", "chelsea.jpg")
+    classify(client, "efficientnet_lite0", BROKEN_IMAGE)
+    after = samples(client.get("/metrics").text)
+
+    def grew(name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
+        return after[(name, labels)] - before.get((name, labels), 0.0)
+
+    assert after[("imgclf_workers_alive", ())] == 1
+    assert grew("imgclf_jobs_total", (("status", "finished"),)) == 1
+    assert grew("imgclf_jobs_total", (("status", "failed"),)) == 1
+    assert grew("imgclf_job_queue_wait_seconds_count") == 2
+    assert grew("imgclf_job_inference_seconds_count") == 1  # the broken image never reached the model
+    assert grew("imgclf_job_preprocess_seconds_sum") > 0

@@ -1,0 +1,93 @@
+"""Prometheus metrics for the whole service, exposed by every web replica at /metrics.
+
+Workers are not scraped one by one: each job adds its outcome and phase timings to a few Redis
+hashes (one pipelined round trip), and a collector in the web process turns those, plus the queue
+depth and the live workers, into Prometheus metrics at scrape time. So any replica answers for
+the cluster. HTTP request durations are per web process (prometheus-fastapi-instrumentator).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator, Mapping
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker
+
+KEY_PREFIX = "imgclf:metrics:"
+"""Redis hashes under this prefix hold the job counters and histograms."""
+
+JOBS_KEY = KEY_PREFIX + "jobs"
+
+PHASES = {
+    "queue_wait": "Time a job waited in the queue before a worker took it.",
+    "preprocess": "Time to decode the image and preprocess it for the model.",
+    "inference": "Time of the model's forward pass and top-k.",
+}
+"""Job latency, split into its phases; one histogram each."""
+
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+"""Histogram bucket upper bounds in seconds: from a fast forward pass to a long queue."""
+
+
+def record_job(connection: Redis, status: str, durations: Mapping[str, float]) -> None:
+    """Count one ended job and add its phase durations (seconds) to the histograms."""
+    pipe = connection.pipeline(transaction=False)
+    pipe.hincrby(JOBS_KEY, status, 1)
+    for phase, seconds in durations.items():
+        key = KEY_PREFIX + phase
+        bucket = bisect.bisect_left(BUCKETS, seconds)  # index of the first bound >= seconds
+        pipe.hincrby(key, f"b{bucket}", 1)
+        pipe.hincrbyfloat(key, "sum", seconds)
+    pipe.execute()
+
+
+class ServiceCollector(Collector):
+    """Queue depth, live workers, ended jobs and job phase histograms, read from Redis."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
+        connection = self.queue.connection
+        up = GaugeMetricFamily("imgclf_redis_up", "1 when the web process can reach Redis.")
+        try:
+            depth = len(self.queue)
+            workers = len(SimpleWorker.all(queue=self.queue))
+            pipe = connection.pipeline(transaction=False)
+            pipe.hgetall(JOBS_KEY)
+            for phase in PHASES:
+                pipe.hgetall(KEY_PREFIX + phase)
+            jobs, *phases = pipe.execute()
+        except RedisError:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield GaugeMetricFamily("imgclf_queue_depth", "Jobs waiting in the queue.", value=depth)
+        yield GaugeMetricFamily("imgclf_workers_alive", "Workers registered on the queue.", value=workers)
+        ended = CounterMetricFamily("imgclf_jobs", "Jobs that ended, by final status.", labels=["status"])
+        for status, count in sorted(_decoded(jobs).items()):
+            ended.add_metric([status], float(count))
+        yield ended
+        for (phase, help_text), raw in zip(PHASES.items(), phases, strict=True):
+            yield _histogram(f"imgclf_job_{phase}_seconds", help_text, _decoded(raw))
+
+
+def _decoded(raw: Mapping[bytes, bytes]) -> dict[str, str]:
+    return {key.decode(): value.decode() for key, value in raw.items()}
+
+
+def _histogram(name: str, help_text: str, fields: Mapping[str, str]) -> HistogramMetricFamily:
+    cumulative = 0.0
+    buckets: list[tuple[str, float]] = []
+    for index, bound in enumerate(BUCKETS):
+        cumulative += float(fields.get(f"b{index}", 0))
+        buckets.append((repr(bound), cumulative))
+    cumulative += float(fields.get(f"b{len(BUCKETS)}", 0))
+    buckets.append(("+Inf", cumulative))
+    return HistogramMetricFamily(name, help_text, buckets=buckets, sum_value=float(fields.get("sum", 0)))

@@ -1,0 +1,62 @@
+"""Health, readiness and metrics as an operator (or a load balancer, or Prometheus) sees them."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from redis import Redis
+
+from imgclf.app import create_app
+from imgclf.embedded_redis import EmbeddedRedis, free_port
+from tests.conftest import make_settings, samples
+
+
+@pytest.fixture
+def client(redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path) -> Iterator[TestClient]:
+    """A web app on an empty database that no worker serves."""
+    url = redis_server.url.rsplit("/", 1)[0] + "/12"
+    Redis.from_url(url).flushdb()
+    with TestClient(create_app(make_settings(url, image_dir, model_dir))) as test_client:
+        yield test_client
+
+
+def test_healthz_says_the_process_is_alive(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "alive"}
+
+
+def test_readyz_is_503_with_a_reason_when_no_worker_is_alive(client: TestClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["reason"].startswith("No worker is alive")
+
+
+def test_readyz_and_metrics_report_an_unreachable_redis(image_dir: Path, model_dir: Path) -> None:
+    settings = make_settings(f"redis://127.0.0.1:{free_port()}/0", image_dir, model_dir)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/healthz").status_code == 200
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert "Redis is unreachable" in response.json()["reason"]
+        assert samples(client.get("/metrics").text)[("imgclf_redis_up", ())] == 0
+
+
+def test_metrics_show_the_queue_and_the_http_requests(client: TestClient) -> None:
+    before = samples(client.get("/metrics").text)
+    assert before[("imgclf_redis_up", ())] == 1
+    assert before[("imgclf_queue_depth", ())] == 0
+    assert before[("imgclf_workers_alive", ())] == 0
+
+    client.post("/classifications", data={"model_id": "efficientnet_lite0", "image_id": "coffee.jpg"})
+    response = client.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+    after = samples(response.text)
+    assert after[("imgclf_queue_depth", ())] == 1
+    posted = ("handler", "/classifications"), ("method", "POST")
+    counts = [
+        value
+        for (name, labels), value in after.items()
+        if name == "http_request_duration_seconds_count" and set(posted) <= set(labels)
+    ]
+    assert counts == [1.0]
+    assert ("imgclf_job_inference_seconds_count", ()) in after

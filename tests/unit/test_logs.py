@@ -1,0 +1,71 @@
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from redis import Redis
+from rq import Queue, SimpleWorker
+
+from imgclf.embedded_redis import EmbeddedRedis
+from imgclf.logs import JobContext, configure_logging
+
+
+@pytest.fixture
+def captured() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    stream = io.StringIO()
+    yield stream
+    root.handlers[:], level = saved
+    root.setLevel(level)
+
+
+def use_stream(stream: io.StringIO) -> None:
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
+
+
+def test_json_lines_carry_the_job_id_given_as_extra(captured: io.StringIO) -> None:
+    configure_logging("INFO", "json")
+    use_stream(captured)
+    logging.getLogger("imgclf.jobs").info("queued", extra={"job_id": "abc"})
+    line = json.loads(captured.getvalue())
+    assert line["job_id"] == "abc"
+    assert line["message"] == "queued"
+    assert line["level"] == "INFO"
+
+
+def test_text_lines_name_the_job_only_when_there_is_one(captured: io.StringIO) -> None:
+    configure_logging("INFO", "text")
+    use_stream(captured)
+    logging.getLogger("imgclf.x").info("with", extra={"job_id": "abc"})
+    logging.getLogger("imgclf.x").info("without")
+    with_job, without = captured.getvalue().splitlines()
+    assert " job=abc with" in with_job
+    assert "job=" not in without
+
+
+def log_inside_a_job() -> None:
+    logging.getLogger("imgclf.tasks").info("working")
+
+
+def test_lines_logged_while_a_job_runs_get_its_id(redis_server: EmbeddedRedis) -> None:
+    connection = Redis.from_url(redis_server.url.rsplit("/", 1)[0] + "/13")
+    connection.flushdb()
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    handler.addFilter(JobContext())
+    logger = logging.getLogger("imgclf.tasks")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        job = Queue("logs", connection=connection).enqueue(log_inside_a_job)
+        SimpleWorker(["logs"], connection=connection).work(burst=True)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+        connection.close()
+    assert [(record.getMessage(), record.job_id) for record in records] == [("working", job.id)]
