@@ -47,6 +47,15 @@ def test_text_lines_name_the_job_only_when_there_is_one(captured: io.StringIO) -
     assert "job=" not in without
 
 
+class Recorder(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 def log_inside_a_job() -> None:
     logging.getLogger("imgclf.tasks").info("working")
 
@@ -54,9 +63,8 @@ def log_inside_a_job() -> None:
 def test_lines_logged_while_a_job_runs_get_its_id(redis_server: EmbeddedRedis) -> None:
     connection = Redis.from_url(redis_server.url.rsplit("/", 1)[0] + "/13")
     connection.flushdb()
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler = Recorder()
+    records = handler.records
     handler.addFilter(JobContext())
     logger = logging.getLogger("imgclf.tasks")
     logger.addHandler(handler)
@@ -68,4 +76,5 @@ def test_lines_logged_while_a_job_runs_get_its_id(redis_server: EmbeddedRedis) -
         logger.removeHandler(handler)
         logger.setLevel(logging.NOTSET)
         connection.close()
-    assert [(record.getMessage(), record.job_id) for record in records] == [("working", job.id)]
+    seen = [(record.getMessage(), getattr(record, "job_id", None)) for record in records]
+    assert seen == [("working", job.id)]
