@@ -1,17 +1,17 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
 #   make run    install the service into .venv and start it on http://127.0.0.1:8000
-#   make test   install the service and its test tools (and Chromium), then run every check
+#   make test   install the service and its test tools (and Chromium, nginx), then run every check
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -c constraints.txt
 
-.PHONY: run test install install-test chromium lint unit
+.PHONY: run test install install-test system-packages lint
 
 run: $(VENV)/.installed
 	$(BIN)/imgclf serve
 
-test: $(VENV)/.installed-test chromium lint
+test: $(VENV)/.installed-test system-packages lint
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
@@ -35,5 +35,5 @@ $(VENV)/.installed-test: $(VENV)/bin/python pyproject.toml constraints.txt
 	$(PIP) -e '.[test]'
 	touch $@ $(VENV)/.installed
 
-chromium:
-	@scripts/install-chromium.sh
+system-packages:
+	@scripts/install-system-packages.sh

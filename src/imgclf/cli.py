@@ -30,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
         help="also download torchvision weights and the ImageNet sample images (needs internet)",
     )
 
+    healthcheck = commands.add_parser("healthcheck", help="exit 0 if this container's process is healthy")
+    healthcheck.add_argument(
+        "--worker", action="store_true", help="check the worker on this host instead of the web server"
+    )
+
     classify = commands.add_parser("classify", help="classify one image file here, without the queue")
     classify.add_argument("model_id")
     classify.add_argument("image", type=Path)
@@ -83,6 +88,14 @@ def _run(command: str, args: argparse.Namespace, settings: Settings) -> int | No
         from imgclf.prepare import prepare
 
         prepare(settings, download=args.download)
+        return 0
+    if command == "healthcheck":
+        from imgclf.healthcheck import check_web, check_worker
+
+        problem = check_worker(settings) if args.worker else check_web(settings)
+        if problem:
+            print(f"unhealthy: {problem}", file=sys.stderr)
+            return 1
         return 0
     if command == "classify":
         from imgclf.errors import ClassificationError

@@ -40,14 +40,16 @@ def find_redis_server() -> str:
 class EmbeddedRedis:
     """One redis-server child on 127.0.0.1 with append-only persistence in `data_dir`."""
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, password: str | None = None) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
+        self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def command(self) -> list[str]:
         return [
@@ -60,6 +62,7 @@ class EmbeddedRedis:
             "--protected-mode", "yes",
             "--loglevel", "warning",
             "--logfile", str(self.data_dir.resolve() / "redis.log"),
+            *(["--requirepass", self.password] if self.password else []),
         ]  # fmt: skip
 
     def start(self, timeout: float = 10.0, popen_options: Mapping[str, object] | None = None) -> None:
@@ -67,7 +70,7 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(self.command(), **(popen_options or {}))  # type: ignore[call-overload]
         deadline = time.monotonic() + timeout
-        client = Redis(port=self.port, socket_connect_timeout=0.5)
+        client = Redis(port=self.port, password=self.password, socket_connect_timeout=0.5)
         try:
             while True:
                 if self.process.poll() is not None:

@@ -1,0 +1,38 @@
+"""`imgclf healthcheck`: the container health checks of the web and worker roles."""
+
+from __future__ import annotations
+
+import socket
+import urllib.error
+import urllib.request
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import SimpleWorker
+
+from imgclf.config import Settings
+
+
+def check_web(settings: Settings) -> str | None:
+    """None if this host's web server answers /healthz, else what is wrong."""
+    url = f"http://127.0.0.1:{settings.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return None if response.status == 200 else f"{url} answered {response.status}"
+    except (urllib.error.URLError, OSError) as exc:
+        return f"{url}: {exc}"
+
+
+def check_worker(settings: Settings) -> str | None:
+    """None if a worker of this host is registered in Redis (it heartbeats), else what is wrong."""
+    if not settings.redis_url:
+        return "IMGCLF_REDIS_URL is not set"
+    prefix = f"{socket.gethostname()}."  # worker names are <hostname>.<pid>
+    try:
+        with Redis.from_url(settings.redis_url, socket_connect_timeout=3) as connection:
+            names = [worker.name for worker in SimpleWorker.all(connection=connection)]
+    except RedisError as exc:
+        return f"Redis is unreachable: {exc}"
+    if not any(name.startswith(prefix) for name in names):
+        return f"no worker of host {socket.gethostname()} is registered"
+    return None
