@@ -3,25 +3,22 @@ cache holding a weights file the tests write themselves, and real worker / web p
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
-from rq import SimpleWorker
 
 from imgclf.config import Settings
 from imgclf.embedded_redis import EmbeddedRedis, free_port
 from imgclf.models.registry import MODELS, torch_hub_checkpoints
 from imgclf.prepare import install_sample_photos
+from imgclf.processes import spawn, stop, wait_for_http, wait_for_workers
 
 WORKER_MODELS = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "resnet18"]
 """What the test worker loads: the offline models plus resnet18 with test-written weights."""
@@ -79,51 +76,24 @@ def make_settings(redis_url: str, image_dir: Path, model_dir: Path, **extra: Any
     )
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes a child process build the same settings."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("IMGCLF_")}
-    env.update(
-        IMGCLF_REDIS_URL=settings.redis_url or "",
-        IMGCLF_DATA_DIR=str(settings.data_dir),
-        IMGCLF_IMAGE_DIR=str(settings.images_path),
-        IMGCLF_MODEL_DIR=str(settings.models_path),
-        IMGCLF_MODELS=",".join(settings.models),
-        IMGCLF_TORCH_THREADS=str(settings.threads_per_worker()),
-        IMGCLF_HOST=settings.host,
-        IMGCLF_PORT=str(settings.port),
-    )
-    return env
-
-
 @pytest.fixture(scope="session")
 def worker_settings(redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path) -> Settings:
     """Settings of the session's worker and of the web app that talks to it (Redis db 0)."""
     return make_settings(redis_server.url, image_dir, model_dir, models=WORKER_MODELS, port=free_port())
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @pytest.fixture(scope="session")
 def worker(worker_settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
     """One real `imgclf worker` process, started once for the session."""
-    process = subprocess.Popen([sys.executable, "-m", "imgclf", "worker"], env=settings_env(worker_settings))
+    process = spawn("worker", worker_settings)
     connection = Redis.from_url(worker_settings.redis_url or "")
-    deadline = time.monotonic() + 180
-    while not SimpleWorker.all(connection=connection):
-        if process.poll() is not None:
-            pytest.fail(f"the worker exited at start-up with code {process.returncode}")
-        if time.monotonic() > deadline:
-            stop(process)
-            pytest.fail("the worker did not register within 180 s")
-        time.sleep(0.2)
-    connection.close()
+    try:
+        wait_for_workers(connection, 1, [process])
+    except (RuntimeError, TimeoutError) as exc:
+        stop(process)
+        pytest.fail(str(exc))
+    finally:
+        connection.close()
     yield process
     stop(process)
 
@@ -131,19 +101,13 @@ def worker(worker_settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
 @pytest.fixture(scope="session")
 def live_server(worker_settings: Settings, worker: subprocess.Popen[bytes]) -> Iterator[str]:
     """A real `imgclf web` process on a free port, in front of the session's worker."""
-    process = subprocess.Popen([sys.executable, "-m", "imgclf", "web"], env=settings_env(worker_settings))
+    process = spawn("web", worker_settings)
     url = f"http://127.0.0.1:{worker_settings.port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/info", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(process)
-            pytest.fail("the web server did not start")
-        time.sleep(0.1)
+    try:
+        wait_for_http(f"{url}/info", process)
+    except (RuntimeError, TimeoutError) as exc:
+        stop(process)
+        pytest.fail(str(exc))
     yield url
     stop(process)
 

@@ -6,13 +6,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
-import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from types import FrameType
 
 from redis import Redis
@@ -22,6 +19,7 @@ from imgclf.config import Settings
 from imgclf.embedded_redis import EmbeddedRedis
 from imgclf.images import ImageCatalogue
 from imgclf.prepare import install_sample_photos
+from imgclf.processes import answers, settings_env
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +106,6 @@ def _run(settings: Settings, children: Children) -> int:
         added = install_sample_photos(settings.images_path)
         log.info("catalogue was empty: added %d sample photos", len(added))
 
-    env = dict(os.environ)
     redis_url = settings.redis_url
     if not redis_url:
         redis = EmbeddedRedis(settings.data_dir / "redis")
@@ -117,16 +114,7 @@ def _run(settings: Settings, children: Children) -> int:
         children.adopt("redis", redis.process)
         redis_url = redis.url
         log.info("embedded Redis on %s, data in %s", redis_url, redis.data_dir)
-    env.update(
-        IMGCLF_REDIS_URL=redis_url,
-        IMGCLF_DATA_DIR=str(settings.data_dir.resolve()),
-        IMGCLF_IMAGE_DIR=str(settings.images_path),
-        IMGCLF_MODEL_DIR=str(settings.models_path),
-        IMGCLF_HOST=settings.host,
-        IMGCLF_PORT=str(settings.port),
-        IMGCLF_TORCH_THREADS=str(settings.threads_per_worker()),
-        IMGCLF_MODELS=",".join(settings.models),
-    )
+    env = settings_env(settings.model_copy(update={"redis_url": redis_url}))
     command = [sys.executable, "-m", "imgclf"]
     for index in range(settings.workers):
         children.start(f"worker {index + 1}", [*command, "worker"], env)
@@ -142,7 +130,7 @@ def _run(settings: Settings, children: Children) -> int:
             name, code = exited
             log.error("%s exited with code %d; stopping the service", name, code)
             return 1
-        if not announced_web and _answers(f"{url}/info"):
+        if not announced_web and answers(f"{url}/info"):
             print(f"Image classifier running at {url}  (Ctrl+C to stop)", flush=True)
             announced_web = True
         if announced_web and not announced_workers:
@@ -151,11 +139,3 @@ def _run(settings: Settings, children: Children) -> int:
                 print(f"{alive} worker(s) ready; models loaded.", flush=True)
                 announced_workers = True
         time.sleep(0.2)
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False

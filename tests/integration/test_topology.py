@@ -5,7 +5,6 @@ the command and environment its compose service declares."""
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from imgclf.embedded_redis import EmbeddedRedis, free_port
+from imgclf.processes import stop
 from tests.conftest import samples
 
 ROOT = Path(__file__).parents[2]
@@ -53,16 +53,6 @@ def service_process(
     env.update(overrides)
     command = [sys.executable, "-m", "imgclf", *service["command"]]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def wait_until(condition: Any, what: str, timeout: float = 120) -> None:
