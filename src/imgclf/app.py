@@ -78,8 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
         title="Image classification service",
         version=__version__,
         description=(
-            "Pick a pretrained ImageNet model and an image, get a job id at once, "
-            "poll it for the top-5 classes."
+            "Pick a pretrained ImageNet model and an image, get a job id at once, poll it for the top-5 classes."
         ),
         lifespan=lifespan,
         docs_url=None,
@@ -129,9 +128,7 @@ def _add_error_handler(app: FastAPI) -> None:
 
 def _add_security_headers(app: FastAPI) -> None:
     @app.middleware("http")
-    async def security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
         docs = request.url.path == "/docs"
         response.headers.setdefault("Content-Security-Policy", DOCS_CSP if docs else PAGE_CSP)

@@ -37,9 +37,7 @@ class Choices:
         if not isinstance(image_id, str) or not image_id.strip():
             errors["image_id"] = "Pick an image."
         elif len(image_id) > MAX_ID_LENGTH or image_id not in self.images:
-            errors["image_id"] = (
-                f"Unknown image {_shown(image_id)}; pick one of the catalogue's images (GET /info)."
-            )
+            errors["image_id"] = f"Unknown image {_shown(image_id)}; pick one of the catalogue's images (GET /info)."
         if errors:
             raise InvalidRequest(errors)
         assert isinstance(model_id, str) and isinstance(image_id, str)

@@ -30,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
         help="also download torchvision weights and the ImageNet sample images (needs internet)",
     )
 
+    bench = commands.add_parser("bench", help="measure model, pipeline, queue and end-to-end speed")
+    bench.add_argument("--smoke", action="store_true", help="a seconds-long run that checks the harness")
+    bench.add_argument("--out", type=Path, default=Path("docs"), help="folder for benchmarks.md/.json/.png")
+    bench.add_argument("--repeats", type=int, help="repeats of every measurement (median reported)")
+
     healthcheck = commands.add_parser("healthcheck", help="exit 0 if this container's process is healthy")
     healthcheck.add_argument(
         "--worker", action="store_true", help="check the worker on this host instead of the web server"
@@ -40,9 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     classify.add_argument("image", type=Path)
 
     args = parser.parse_args(argv)
-    overrides = {
-        key: value for key in ("workers", "host", "port") if (value := getattr(args, key, None)) is not None
-    }
+    overrides = {key: value for key in ("workers", "host", "port") if (value := getattr(args, key, None)) is not None}
     try:
         settings = Settings(**overrides)
     except ValueError as exc:
@@ -88,6 +91,18 @@ def _run(command: str, args: argparse.Namespace, settings: Settings) -> int | No
         from imgclf.prepare import prepare
 
         prepare(settings, download=args.download)
+        return 0
+    if command == "bench":
+        from imgclf.bench.report import write_report
+        from imgclf.bench.runner import BenchOptions, run_benchmark
+
+        options = BenchOptions.smoke_test(args.out) if args.smoke else BenchOptions(out_dir=args.out)
+        if args.repeats:
+            options.repeats = args.repeats
+        options.model_dir = settings.models_path
+        results = run_benchmark(options)
+        for path in write_report(results, args.out):
+            print(f"wrote {path}")
         return 0
     if command == "healthcheck":
         from imgclf.healthcheck import check_web, check_worker

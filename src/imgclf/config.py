@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     result_ttl: int = Field(default=86_400, ge=1)
     """Seconds a finished or failed job and its result stay readable."""
 
+    result_cache_ttl: int = Field(default=86_400, ge=0)
+    """Seconds a result stays in the cache for repeated requests (same model, same image bytes);
+    0 turns the cache off."""
+
     max_image_pixels: int = Field(default=40_000_000, ge=1)
     """Images with more pixels than this are refused instead of decoded (decompression bombs)."""
 

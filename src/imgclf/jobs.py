@@ -17,6 +17,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
+from imgclf.cache import cached_ticket
 from imgclf.errors import QueueUnavailable, UnknownJob
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,7 @@ def make_queue(connection: Redis) -> Queue:
     return Queue(QUEUE_NAME, connection=connection, serializer=JSONSerializer)
 
 
-def enqueue_classification(
-    queue: Queue, model_id: str, image_id: str, *, job_timeout: int, result_ttl: int
-) -> str:
+def enqueue_classification(queue: Queue, model_id: str, image_id: str, *, job_timeout: int, result_ttl: int) -> str:
     """Put one classification on the queue and return its job id (the user's ticket)."""
     try:
         job = queue.enqueue(
@@ -70,12 +69,16 @@ class JobView:
     error: str | None = None
     model_id: str | None = None
     image_id: str | None = None
+    cached: bool = False
 
     def as_contract(self) -> dict[str, Any]:
-        """The lesson's JSON: task_status and data, plus error when the job failed."""
+        """The lesson's JSON: task_status and data, plus error when the job failed and
+        `cached: true` when the result came from the result cache."""
         body: dict[str, Any] = {"task_status": self.task_status, "data": self.data}
         if self.error is not None:
             body["error"] = self.error
+        if self.cached:
+            body["cached"] = True
         return body
 
 
@@ -88,7 +91,10 @@ def fetch_job_view(connection: Redis, job_id: str) -> JobView:
         status = job.get_status(refresh=False)
         data = job.return_value() if status == JobStatus.FINISHED else None
     except NoSuchJobError as exc:
-        raise UnknownJob(job_id) from exc
+        cached = _cached(connection, job_id)
+        if cached is None:
+            raise UnknownJob(job_id) from exc
+        return cached
     except RedisError as exc:
         raise QueueUnavailable() from exc
     error = None
@@ -96,3 +102,11 @@ def fetch_job_view(connection: Redis, job_id: str) -> JobView:
         error = str(job.meta.get(ERROR_META_KEY) or GENERIC_FAILURE)
     model_id, image_id = [*list(job.args or ()), None, None][:2]
     return JobView(status.value, data, error, model_id, image_id)
+
+
+def _cached(connection: Redis, job_id: str) -> JobView | None:
+    try:
+        data = cached_ticket(connection, job_id)
+    except RedisError as exc:
+        raise QueueUnavailable() from exc
+    return None if data is None else JobView(JobStatus.FINISHED.value, data, cached=True)

@@ -21,6 +21,7 @@ KEY_PREFIX = "imgclf:metrics:"
 """Redis hashes under this prefix hold the job counters and histograms."""
 
 JOBS_KEY = KEY_PREFIX + "jobs"
+CACHE_KEY = KEY_PREFIX + "cache"
 
 PHASES = {
     "queue_wait": "Time a job waited in the queue before a worker took it.",
@@ -59,9 +60,10 @@ class ServiceCollector(Collector):
             workers = len(SimpleWorker.all(queue=self.queue))
             pipe = connection.pipeline(transaction=False)
             pipe.hgetall(JOBS_KEY)
+            pipe.hgetall(CACHE_KEY)
             for phase in PHASES:
                 pipe.hgetall(KEY_PREFIX + phase)
-            jobs, *phases = pipe.execute()
+            jobs, cache, *phases = pipe.execute()
         except RedisError:
             up.add_metric([], 0)
             yield up
@@ -74,6 +76,12 @@ class ServiceCollector(Collector):
         for status, count in sorted(_decoded(jobs).items()):
             ended.add_metric([status], float(count))
         yield ended
+        cache_counts = _decoded(cache)
+        for field, help_text in (
+            ("lookups", "Submissions looked up in the result cache."),
+            ("hits", "Submissions answered from the result cache, without a worker."),
+        ):
+            yield CounterMetricFamily(f"imgclf_cache_{field}", help_text, value=float(cache_counts.get(field, 0)))
         for (phase, help_text), raw in zip(PHASES.items(), phases, strict=True):
             yield _histogram(f"imgclf_job_{phase}_seconds", help_text, _decoded(raw))
 

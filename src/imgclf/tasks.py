@@ -8,12 +8,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
+from imgclf.cache import cache_key, image_digest, remember
 from imgclf.errors import ClassificationError, UnknownImage
 from imgclf.images import ImageCatalogue
 from imgclf.jobs import ERROR_META_KEY, GENERIC_FAILURE
@@ -31,6 +33,7 @@ class WorkerContext:
     classifiers: dict[str, Classifier]
     catalogue: ImageCatalogue
     max_image_pixels: int
+    result_cache_ttl: int = 0
 
 
 _context: WorkerContext | None = None
@@ -50,7 +53,7 @@ def classify(model_id: str, image_id: str) -> list[list[object]]:
         durations["queue_wait"] = max(0.0, (job.started_at - job.enqueued_at).total_seconds())
     status = "failed"
     try:
-        result = _classify(model_id, image_id, durations)
+        result, path = _classify(model_id, image_id, durations)
         status = "finished"
     except ClassificationError as exc:
         log.warning("classification refused: %s", exc.message)
@@ -59,8 +62,7 @@ def classify(model_id: str, image_id: str) -> list[list[object]]:
     except JobTimeoutException:
         log.warning("classification timed out")
         _leave_error(
-            "The classification took longer than the job time limit; the workers may be overloaded. "
-            "Please try again."
+            "The classification took longer than the job time limit; the workers may be overloaded. Please try again."
         )
         raise
     except Exception:
@@ -71,10 +73,13 @@ def classify(model_id: str, image_id: str) -> list[list[object]]:
         if job is not None:
             _record(job.connection, status, durations)
     log.info("%s on %s -> %s (%.1f %%)", model_id, image_id, result[0][0], result[0][1])
-    return [[label, percent] for label, percent in result]
+    top = [[label, percent] for label, percent in result]
+    if job is not None and _context is not None and _context.result_cache_ttl:
+        _fill_cache(job.connection, model_id, path, top, _context.result_cache_ttl)
+    return top
 
 
-def _classify(model_id: str, image_id: str, durations: dict[str, float]) -> list[tuple[str, float]]:
+def _classify(model_id: str, image_id: str, durations: dict[str, float]) -> tuple[list[tuple[str, float]], Path]:
     if _context is None:
         raise ClassificationError("This process has no models loaded; run jobs with `imgclf worker`.")
     classifier = _context.classifiers.get(model_id)
@@ -93,7 +98,15 @@ def _classify(model_id: str, image_id: str, durations: dict[str, float]) -> list
     top = classifier.top_k(classifier.predict(batch))[0]
     durations["preprocess"] = preprocessed - started
     durations["inference"] = time.perf_counter() - preprocessed
-    return top
+    return top, path
+
+
+def _fill_cache(connection: Redis, model_id: str, path: Path, top: list[list[object]], ttl: int) -> None:
+    # The cache only saves work; a failure to fill it must not fail the job.
+    try:
+        remember(connection, cache_key(model_id, image_digest(path)), top, ttl)
+    except (RedisError, OSError):
+        log.warning("could not fill the result cache", exc_info=True)
 
 
 def _record(connection: Redis, status: str, durations: dict[str, float]) -> None:

@@ -50,6 +50,7 @@ def build_worker(settings: Settings, connection: Redis) -> SimpleWorker:
             classifiers=load_models(settings),
             catalogue=ImageCatalogue(settings.images_path),
             max_image_pixels=settings.max_image_pixels,
+            result_cache_ttl=settings.result_cache_ttl,
         )
     )
     log.info("worker ready: %d torch threads", threads)

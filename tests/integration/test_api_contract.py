@@ -105,9 +105,7 @@ def test_bad_input_gets_the_form_back_with_a_message_and_queues_nothing(
     assert queue_length() == 0
 
 
-def test_a_json_body_instead_of_a_form_is_a_form_error(
-    client: TestClient, queue_length: Callable[[], int]
-) -> None:
+def test_a_json_body_instead_of_a_form_is_a_form_error(client: TestClient, queue_length: Callable[[], int]) -> None:
     response = client.post("/classifications", json=COFFEE)
     assert response.status_code == 422
     assert "Pick a model." in response.text

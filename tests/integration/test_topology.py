@@ -43,9 +43,7 @@ def interpolate(value: str, variables: dict[str, str]) -> str:
     return re.sub(r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}", substitute, value)
 
 
-def service_process(
-    name: str, overrides: dict[str, str], variables: dict[str, str]
-) -> subprocess.Popen[bytes]:
+def service_process(name: str, overrides: dict[str, str], variables: dict[str, str]) -> subprocess.Popen[bytes]:
     """Start a compose service's command with its environment, as the image's entrypoint would."""
     service = COMPOSE["services"][name]
     env = {key: value for key, value in os.environ.items() if not key.startswith("IMGCLF_")}
@@ -82,11 +80,12 @@ class Topology:
             "IMGCLF_MODEL_DIR": str(model_dir),
             "IMGCLF_MODELS": "efficientnet_lite0",
             "IMGCLF_HOST": "127.0.0.1",
+            # Every job must reach a worker here: with the result cache, repeated photos would not.
+            "IMGCLF_RESULT_CACHE_TTL": "0",
         }
         self.web_ports = [free_port(), free_port()]
         self.webs = [
-            service_process("web", {**self.common, "IMGCLF_PORT": str(port)}, self.variables)
-            for port in self.web_ports
+            service_process("web", {**self.common, "IMGCLF_PORT": str(port)}, self.variables) for port in self.web_ports
         ]
         self.workers = [self.start_worker(), self.start_worker()]
         self.lb_port = free_port()
@@ -102,24 +101,19 @@ class Topology:
     def start_nginx(self) -> subprocess.Popen[bytes]:
         site = (ROOT / "deploy" / "nginx" / "default.conf").read_text()
         servers = "\n    ".join(f"server 127.0.0.1:{port};" for port in self.web_ports)
-        site = site.replace("server web:8000;", servers).replace(
-            "listen 80;", f"listen 127.0.0.1:{self.lb_port};"
-        )
+        site = site.replace("server web:8000;", servers).replace("listen 80;", f"listen 127.0.0.1:{self.lb_port};")
         assert servers in site and str(self.lb_port) in site
         (self.tmp / "site.conf").write_text(site)
         user = "user root;" if os.geteuid() == 0 else ""
         temp_paths = " ".join(
-            f"{kind}_temp_path {self.tmp}/{kind};"
-            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+            f"{kind}_temp_path {self.tmp}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
         )
         (self.tmp / "nginx.conf").write_text(
             f"{user}\nworker_processes 1;\npid {self.tmp}/nginx.pid;\nerror_log {self.tmp}/error.log;\n"
             f"events {{ worker_connections 256; }}\n"
             f"http {{ access_log {self.tmp}/access.log; {temp_paths} include {self.tmp}/site.conf; }}\n"
         )
-        return subprocess.Popen(
-            [NGINX, "-p", str(self.tmp), "-c", str(self.tmp / "nginx.conf"), "-g", "daemon off;"]
-        )
+        return subprocess.Popen([NGINX, "-p", str(self.tmp), "-c", str(self.tmp / "nginx.conf"), "-g", "daemon off;"])
 
     def close(self) -> None:
         for process in [self.nginx, *self.webs, *self.workers]:
@@ -129,9 +123,7 @@ class Topology:
 
 
 @pytest.fixture(scope="module")
-def topology(
-    tmp_path_factory: pytest.TempPathFactory, image_dir: Path, model_dir: Path
-) -> Iterator[Topology]:
+def topology(tmp_path_factory: pytest.TempPathFactory, image_dir: Path, model_dir: Path) -> Iterator[Topology]:
     if not Path(NGINX).exists():
         pytest.fail("nginx is missing: `make test` installs Debian's nginx package")
     stack = Topology(tmp_path_factory.mktemp("topology"), image_dir, model_dir)
@@ -160,22 +152,17 @@ def test_jobs_are_processed_by_both_workers(topology: Topology) -> None:
     job_ids = []
     for index in range(JOBS):
         image = ("chelsea.jpg", "coffee.jpg")[index % 2]
-        page = httpx.post(
-            f"{topology.url}/classifications", data={"model_id": "efficientnet_lite0", "image_id": image}
-        )
+        page = httpx.post(f"{topology.url}/classifications", data={"model_id": "efficientnet_lite0", "image_id": image})
         assert page.status_code == 200
         job_ids.append(re.search(r'id="job-id">([^<]+)<', page.text).group(1))  # type: ignore[union-attr]
 
     def all_finished() -> bool:
-        statuses = [
-            httpx.get(f"{topology.url}/classifications/{job_id}").json()["task_status"] for job_id in job_ids
-        ]
+        statuses = [httpx.get(f"{topology.url}/classifications/{job_id}").json()["task_status"] for job_id in job_ids]
         return all(status == "finished" for status in statuses)
 
     wait_until(all_finished, "every job to finish")
     workers = {
-        Job.fetch(job_id, connection=topology.connection, serializer=JSONSerializer).worker_name
-        for job_id in job_ids
+        Job.fetch(job_id, connection=topology.connection, serializer=JSONSerializer).worker_name for job_id in job_ids
     }
     assert len(workers) == 2, workers
 

@@ -2,7 +2,9 @@
 
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -88,11 +90,20 @@ def test_jobs_are_served_in_order_by_one_worker(client: TestClient) -> None:
     assert all(body["data"][0][0] == "espresso" for body in bodies)
 
 
-def test_readiness_and_metrics_count_what_the_worker_did(client: TestClient) -> None:
+def fresh_photo(image_dir: Path) -> str:
+    """A catalogue photo no test has classified yet: chelsea plus unique trailing bytes (a new SHA-256)."""
+    unique = uuid.uuid4().hex
+    (image_dir / f"fresh-{unique}.jpg").write_bytes((image_dir / "chelsea.jpg").read_bytes() + unique.encode())
+    return f"fresh-{unique}.jpg"
+
+
+def test_readiness_and_metrics_count_what_the_worker_did(client: TestClient, image_dir: Path) -> None:
     assert client.get("/readyz").json()["status"] == "ready"
+    photo = fresh_photo(image_dir)
     before = samples(client.get("/metrics").text)
-    classify(client, "efficientnet_lite0", "chelsea.jpg")
+    classify(client, "efficientnet_lite0", photo)
     classify(client, "efficientnet_lite0", BROKEN_IMAGE)
+    classify(client, "efficientnet_lite0", photo)  # answered by the cache
     after = samples(client.get("/metrics").text)
 
     def grew(name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
@@ -104,3 +115,5 @@ def test_readiness_and_metrics_count_what_the_worker_did(client: TestClient) -> 
     assert grew("imgclf_job_queue_wait_seconds_count") == 2
     assert grew("imgclf_job_inference_seconds_count") == 1  # the broken image never reached the model
     assert grew("imgclf_job_preprocess_seconds_sum") > 0
+    assert grew("imgclf_cache_lookups_total") == 3
+    assert grew("imgclf_cache_hits_total") == 1

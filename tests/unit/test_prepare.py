@@ -73,9 +73,7 @@ def test_imagenet_samples_are_downloaded_into_the_catalogue(tmp_path: Path, serv
     assert not (tmp_path / "escape.jpg").exists()
 
 
-def test_downloaded_weights_with_a_wrong_checksum_are_not_kept(
-    tmp_path: Path, served: tuple[Path, str]
-) -> None:
+def test_downloaded_weights_with_a_wrong_checksum_are_not_kept(tmp_path: Path, served: tuple[Path, str]) -> None:
     folder, base = served
     (folder / MODELS["resnet18"].weights_file).write_bytes(b"not the real resnet18 weights")
     settings = Settings(data_dir=tmp_path, models=["resnet18"], weights_mirror=base)

@@ -27,6 +27,9 @@ class JobStatusBody(BaseModel):
         description="Once finished: the top 5 as [label, percent], highest first; else null."
     )
     error: str | None = Field(default=None, description="Only for failed jobs: what went wrong.")
+    cached: bool | None = Field(
+        default=None, description="true when the result came from the result cache (no worker was needed)."
+    )
 
 
 class ErrorBody(BaseModel):

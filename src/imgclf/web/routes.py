@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from imgclf.dependencies import ChoicesDep, StateDep
 from imgclf.errors import InvalidRequest
-from imgclf.jobs import enqueue_classification
+from imgclf.submission import submit
 
 router = APIRouter(include_in_schema=False)
 
@@ -46,18 +46,12 @@ def request_classification(
             selected={"model_id": model_id, "image_id": image_id},
             status_code=exc.status_code,
         )
-    job_id = enqueue_classification(
-        state.queue,
-        model_id,
-        image_id,
-        job_timeout=state.settings.job_timeout,
-        result_ttl=state.settings.result_ttl,
-    )
+    ticket = submit(state, model_id, image_id)
     return state.templates.TemplateResponse(
         request,
         "classification_output.html",
         {
-            "job_id": job_id,
+            "job_id": ticket.job_id,
             "image_id": image_id,
             "model_id": model_id,
             "model_title": choices.model_titles()[model_id],

@@ -1,0 +1,76 @@
+"""The end-to-end load generator: virtual users that submit like the form does and poll like
+the result page does, until each job is finished."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+JOB_ID = re.compile(r'id="job-id">([0-9a-f-]{36})<')
+
+POLL_INTERVAL = 0.01
+"""Seconds between two polls of one job: fine enough to time results to about 10 ms."""
+
+
+@dataclass
+class LoadResult:
+    concurrency: int
+    seconds: float
+    submit: list[float] = field(default_factory=list)
+    """Seconds from sending the POST to having the job id."""
+    result: list[float] = field(default_factory=list)
+    """Seconds from sending the POST to seeing `finished`."""
+    failed: int = 0
+
+    @property
+    def throughput(self) -> float:
+        return len(self.result) / self.seconds
+
+
+async def _user(
+    client: httpx.AsyncClient, model_id: str, images: itertools.cycle[str], deadline: float, out: LoadResult
+) -> None:
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        page = await client.post("/classifications", data={"model_id": model_id, "image_id": next(images)})
+        match = JOB_ID.search(page.text)
+        if page.status_code != 200 or not match:
+            out.failed += 1
+            continue
+        submitted = time.perf_counter()
+        while True:
+            body = (await client.get(f"/classifications/{match.group(1)}")).json()
+            if body["task_status"] == "finished":
+                out.submit.append(submitted - started)
+                out.result.append(time.perf_counter() - started)
+                break
+            if body["task_status"] not in ("queued", "started"):
+                out.failed += 1
+                break
+            await asyncio.sleep(POLL_INTERVAL)
+
+
+async def _run(base_url: str, model_id: str, images: list[str], concurrency: int, seconds: float) -> LoadResult:
+    result = LoadResult(concurrency, seconds)
+    limits = httpx.Limits(max_connections=concurrency * 2)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
+        # Stagger the users over the images so that concurrent jobs are not all the same photo.
+        deadline = time.perf_counter() + seconds
+        users = [
+            _user(client, model_id, itertools.cycle(images[index % len(images) :] + images), deadline, result)
+            for index in range(concurrency)
+        ]
+        started = time.perf_counter()
+        await asyncio.gather(*users)
+        result.seconds = time.perf_counter() - started  # users finish their last job after the deadline
+    return result
+
+
+def generate_load(base_url: str, model_id: str, images: list[str], concurrency: int, seconds: float) -> LoadResult:
+    """Run `concurrency` users against the service for about `seconds`."""
+    return asyncio.run(_run(base_url, model_id, images, concurrency, seconds))

@@ -1,0 +1,350 @@
+"""The whole benchmark run. Every part uses the same model(s), the same photos and the same
+machine, so that the parts can be compared as ratios."""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import logging
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from redis import Redis
+from rq import SimpleWorker
+
+from imgclf.bench import baseline
+from imgclf.bench.load import generate_load
+from imgclf.bench.stats import percentiles, rate, repeated
+from imgclf.config import Settings
+from imgclf.embedded_redis import EmbeddedRedis, free_port
+from imgclf.images import ImageCatalogue
+from imgclf.jobs import CLASSIFY_TASK, make_queue
+from imgclf.models.classifier import Classifier
+from imgclf.models.decoding import open_rgb
+from imgclf.models.loading import load_classifier
+from imgclf.models.registry import MODELS, model_availability
+from imgclf.prepare import install_sample_photos
+from imgclf.processes import settings_env, spawn, stop, wait_for_http, wait_for_workers
+
+Results = dict[str, Any]
+
+
+@dataclass
+class BenchOptions:
+    """What to measure and for how long; `smoke()` is the seconds-long version CI runs."""
+
+    out_dir: Path
+    models: list[str] = field(default_factory=lambda: ["efficientnet_lite0", "efficientnet_lite2"])
+    runtimes: list[str] = field(default_factory=lambda: ["torch"])
+    repeats: int = 3
+    seconds: float = 2.0
+    batches: tuple[int, ...] = (1, 4, 16)
+    concurrency: tuple[int, ...] = (1, 2, 4, 8, 16)
+    load_seconds: float = 8.0
+    queue_jobs: int = 100
+    baseline_jobs: int = 8
+    model_dir: Path | None = None
+    smoke: bool = False
+
+    @classmethod
+    def smoke_test(cls, out_dir: Path) -> BenchOptions:
+        return cls(
+            out_dir=out_dir,
+            models=["efficientnet_lite0"],
+            repeats=1,
+            seconds=0.2,
+            batches=(1, 4),
+            concurrency=(1, 2),
+            load_seconds=1.0,
+            queue_jobs=4,
+            baseline_jobs=1,
+            smoke=True,
+        )
+
+    @property
+    def primary_model(self) -> str:
+        """The model of the queue, end-to-end and baseline parts."""
+        return self.models[0]
+
+
+def run_benchmark(options: BenchOptions, log: Callable[[str], None] = print) -> Results:
+    """Measure everything; returns the raw results (also written by `report`)."""
+    cores = os.cpu_count() or 1
+    torch.set_num_threads(cores)  # as one default worker
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+    results: Results = {"machine": machine(), "options": _options_summary(options)}
+    log(f"benchmark on {results['machine']['cpu']} ({cores} cores)")
+    with tempfile.TemporaryDirectory(prefix="imgclf-bench-") as tmp:
+        root = Path(tmp)
+        install_sample_photos(root / "images")
+        settings = Settings(
+            data_dir=root,
+            image_dir=root / "images",
+            model_dir=options.model_dir or Settings().models_path,
+            models=options.models,
+        )
+        paths = [settings.images_path / image_id for image_id in ImageCatalogue(settings.images_path).ids()]
+        log("1/6 model only")
+        results["model_only"] = model_only(options, settings, paths)
+        log("2/6 pipeline")
+        results["pipeline"] = pipeline(options, settings, paths)
+        redis = EmbeddedRedis(root / "redis")
+        redis.start()
+        try:
+            settings = settings.model_copy(update={"redis_url": redis.url})
+            connection = Redis.from_url(redis.url)
+            log("3/6 workers")
+            results["workers"] = workers(options, settings, connection, paths)
+            log("4/6 end to end")
+            results["end_to_end"] = end_to_end(options, settings, [path.name for path in paths])
+            log("5/6 the lesson's design")
+            results["baseline"] = lesson_baseline(options, settings, connection, paths)
+            log("6/6 memory")
+            results["memory"] = {**results["end_to_end"].pop("memory"), **worker_memory(settings, connection)}
+            connection.close()
+        finally:
+            redis.stop()
+    results["goals"] = goals(results, options)
+    return results
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        memory_kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
+    except (OSError, StopIteration):
+        memory_kb = 0
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_kb / 2**20, 1),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _options_summary(options: BenchOptions) -> dict[str, Any]:
+    summary = {key: value for key, value in vars(options).items() if key not in ("out_dir", "model_dir")}
+    summary["primary_model"] = options.primary_model
+    return summary
+
+
+def _classifiers(options: BenchOptions, settings: Settings) -> dict[tuple[str, str], Classifier]:
+    loaded: dict[tuple[str, str], Classifier] = {}
+    for model_id in options.models:
+        for runtime in options.runtimes:
+            loaded[model_id, runtime] = load_classifier(MODELS[model_id], settings.models_path)
+    return loaded
+
+
+def model_only(options: BenchOptions, settings: Settings, paths: list[Path]) -> list[Results]:
+    """Forward passes per second (images/s) on preprocessed batches."""
+    rows = []
+    images = [open_rgb(path, settings.max_image_pixels) for path in paths]
+    for (model_id, runtime), classifier in _classifiers(options, settings).items():
+        for size in options.batches:
+            batch = classifier.preprocess([images[index % len(images)] for index in range(size)])
+            measured = repeated(_forward_rate(classifier, batch, options.seconds), options.repeats)
+            rows.append({"model": model_id, "runtime": runtime, "batch": size, "images_per_s": measured})
+    return rows
+
+
+def _forward_rate(classifier: Classifier, batch: torch.Tensor, seconds: float) -> Callable[[], float]:
+    return lambda: rate(lambda: classifier.predict(batch), len(batch), seconds)
+
+
+def pipeline(options: BenchOptions, settings: Settings, paths: list[Path]) -> list[Results]:
+    """Decode + preprocess + forward + top-5 of one image file at a time, no queue."""
+    rows = []
+    for (model_id, runtime), classifier in _classifiers(options, settings).items():
+        measured = repeated(_pipeline_rate(classifier, paths, settings, options.seconds), options.repeats)
+        rows.append({"model": model_id, "runtime": runtime, "images_per_s": measured})
+    return rows
+
+
+def _pipeline_rate(
+    classifier: Classifier, paths: list[Path], settings: Settings, seconds: float
+) -> Callable[[], float]:
+    files = itertools.cycle(paths)
+
+    def step() -> object:
+        return classifier.classify([open_rgb(next(files), settings.max_image_pixels)])
+
+    return lambda: rate(step, 1, seconds)
+
+
+def _start_workers(
+    settings: Settings, connection: Redis, count: int, models: list[str]
+) -> list[subprocess.Popen[bytes]]:
+    cores = os.cpu_count() or 1
+    worker_settings = settings.model_copy(
+        update={"models": models, "workers": count, "torch_threads": max(1, cores // count)}
+    )
+    already = len(SimpleWorker.all(connection=connection))
+    processes = [
+        spawn("worker", worker_settings, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)
+    ]
+    wait_for_workers(connection, already + count, processes)
+    return processes
+
+
+def workers(options: BenchOptions, settings: Settings, connection: Redis, paths: list[Path]) -> list[Results]:
+    """Jobs per second through RQ, jobs put on the queue directly (no HTTP), 1 and N workers."""
+    queue = make_queue(connection)
+    finished = queue.finished_job_registry
+    rows = []
+    counts = sorted({1, os.cpu_count() or 1})
+    for count in counts:
+        processes = _start_workers(settings, connection, count, [options.primary_model])
+
+        def measure() -> float:
+            before = finished.count
+            started = time.perf_counter()
+            queue.enqueue_many(
+                [
+                    queue.prepare_data(CLASSIFY_TASK, (options.primary_model, paths[index % len(paths)].name))
+                    for index in range(options.queue_jobs)
+                ]
+            )
+            while finished.count - before < options.queue_jobs:
+                time.sleep(0.002)
+            return options.queue_jobs / (time.perf_counter() - started)
+
+        try:
+            measure()  # warm-up: first jobs pay for lazy initialisation
+            rows.append({"workers": count, "threads_per_worker": max(1, (os.cpu_count() or 1) // count),
+                         "jobs_per_s": repeated(measure, options.repeats)})  # fmt: skip
+        finally:
+            for process in processes:
+                stop(process)
+    return rows
+
+
+def _peak_rss_mib(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a running process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def end_to_end(options: BenchOptions, settings: Settings, image_ids: list[str]) -> Results:
+    """HTTP submit -> finished with the default setup (`imgclf serve`'s: one web, `workers` workers)."""
+    default = Settings()
+    connection = Redis.from_url(settings.redis_url or "")
+    processes = _start_workers(settings, connection, default.workers, [options.primary_model])
+    web_settings = settings.model_copy(update={"port": free_port()})
+    web = spawn("web", web_settings, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{web_settings.port}"
+    rows = []
+    try:
+        wait_for_http(f"{url}/info", web)
+        generate_load(url, options.primary_model, image_ids, 1, min(1.0, options.load_seconds))  # warm-up
+        for concurrency in options.concurrency:
+            runs = [
+                generate_load(url, options.primary_model, image_ids, concurrency, options.load_seconds)
+                for _ in range(options.repeats)
+            ]
+            throughputs = sorted(run.throughput for run in runs)
+            rows.append(
+                {
+                    "concurrency": concurrency,
+                    "jobs_per_s": {"median": throughputs[len(throughputs) // 2], "runs": throughputs},
+                    "submit_ms": percentiles([s for run in runs for s in run.submit]),
+                    "result_ms": percentiles([s for run in runs for s in run.result]),
+                    "completed": sum(len(run.result) for run in runs),
+                    "failed": sum(run.failed for run in runs),
+                }
+            )
+        memory = {"web_peak_rss_mib": _peak_rss_mib(web.pid)}
+    finally:
+        stop(web)
+        for process in processes:
+            stop(process)
+        connection.close()
+    return {"workers": default.workers, "threads_per_worker": default.threads_per_worker(),
+            "levels": rows, "memory": memory}  # fmt: skip
+
+
+def lesson_baseline(options: BenchOptions, settings: Settings, connection: Redis, paths: list[Path]) -> Results:
+    """Jobs per second of the lesson's design: forking worker, model built in every job."""
+    queue = baseline.make_queue(connection)
+    env = {"IMGCLF_TORCH_THREADS": str(os.cpu_count() or 1)}
+    already = len(SimpleWorker.all(connection=connection))
+    command = [sys.executable, "-m", "imgclf.bench.baseline"]
+    process = subprocess.Popen(
+        command,
+        env={**settings_env(settings), **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_workers(connection, already + 1, [process])
+        finished = queue.finished_job_registry
+
+        def measure() -> float:
+            before = finished.count
+            started = time.perf_counter()
+            for index in range(options.baseline_jobs):
+                queue.enqueue(baseline.classify_like_the_lesson, options.primary_model, str(paths[index % len(paths)]))
+            while finished.count - before < options.baseline_jobs:
+                if queue.failed_job_registry.count:
+                    raise RuntimeError("a baseline job failed")
+                time.sleep(0.01)
+            return options.baseline_jobs / (time.perf_counter() - started)
+
+        return {"model": options.primary_model, "jobs_per_s": repeated(measure, options.repeats)}
+    finally:
+        stop(process)
+
+
+def worker_memory(settings: Settings, connection: Redis) -> Results:
+    """Peak RSS of one worker with every model whose weights are present loaded."""
+    every = model_availability(list(MODELS), settings.models_path).available
+    (process,) = _start_workers(settings, connection, 1, every)
+    try:
+        return {"worker_peak_rss_mib": _peak_rss_mib(process.pid), "worker_models": every}
+    finally:
+        stop(process)
+
+
+def goals(results: Results, options: BenchOptions) -> Results:
+    """The issue's goals, as ratios measured in this one run."""
+    primary = options.primary_model
+    pipeline_rate = next(
+        row["images_per_s"]["median"]
+        for row in results["pipeline"]
+        if row["model"] == primary and row["runtime"] == options.runtimes[0]
+    )
+    levels = results["end_to_end"]["levels"]
+    best = max(levels, key=lambda row: row["jobs_per_s"]["median"])
+    e2e = best["jobs_per_s"]["median"]
+    lesson = results["baseline"]["jobs_per_s"]["median"]
+    return {
+        "pipeline_images_per_s": pipeline_rate,
+        "end_to_end_jobs_per_s": e2e,
+        "saturation_concurrency": best["concurrency"],
+        "end_to_end_over_pipeline": e2e / pipeline_rate,
+        "baseline_jobs_per_s": lesson,
+        "end_to_end_over_baseline": e2e / lesson,
+        "submit_p99_ms_at_saturation": best["submit_ms"]["p99"],
+    }

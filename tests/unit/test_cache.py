@@ -1,0 +1,17 @@
+from pathlib import Path
+
+from imgclf.cache import cache_key, image_digest
+
+
+def test_digest_is_the_sha256_of_the_bytes_and_follows_changes(tmp_path: Path) -> None:
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"abc")
+    assert image_digest(photo) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    photo.write_bytes(b"abcd")
+    assert image_digest(photo) == "88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589"
+
+
+def test_the_key_names_model_weights_version_and_bytes() -> None:
+    key = cache_key("efficientnet_lite0", "f" * 64)
+    assert key == "imgclf:cache:efficientnet_lite0:efficientnet-lite0-57934424.pth:" + "f" * 64
+    assert cache_key("efficientnet_lite1", "f" * 64) != key
