@@ -54,6 +54,8 @@ def render_markdown(results: Results, plot_name: str, raw_name: str) -> str:
     lines += [
         f"| Submit latency p99 at saturation ({goals['saturation_concurrency']} users) | small: it only "
         f"enqueues | {_n(goals['submit_p99_ms_at_saturation'])} ms | |",
+        f"| Repeated request answered by the result cache: submit -> finished, p50 / p99 | no worker | "
+        f"{_n(goals['cache_hit_p50_ms'])} / {_n(goals['cache_hit_p99_ms'])} ms | |",
         "",
         f"Pipeline: {_n(goals['pipeline_images_per_s'])} images/s; end to end: "
         f"{_n(goals['end_to_end_jobs_per_s'])} jobs/s; the lesson's design: "

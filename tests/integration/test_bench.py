@@ -1,0 +1,29 @@
+"""`imgclf bench --smoke`: the harness runs every part end to end and writes its report.
+(Durations are printed, never asserted.)"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_the_smoke_benchmark_writes_every_measurement(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "imgclf", "bench", "--smoke", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = (tmp_path / "benchmarks.md").read_text()
+    for section in ("## Goals", "## 1. Model only", "## 2. Pipeline", "## 3. Workers", "## 4. End to end",
+                    "## 5. The lesson's design", "## 6. Memory", "result cache"):  # fmt: skip
+        assert section in report
+    results = json.loads((tmp_path / "benchmarks.json").read_text())
+    assert all(row["images_per_s"]["median"] > 0 for row in results["model_only"] + results["pipeline"])
+    assert all(row["jobs_per_s"]["median"] > 0 for row in results["workers"])
+    assert all(level["completed"] > 0 and level["failed"] == 0 for level in results["end_to_end"]["levels"])
+    assert results["end_to_end"]["cache_hit"]["requests"] > 0
+    assert results["baseline"]["jobs_per_s"]["median"] > 0
+    assert results["memory"]["worker_peak_rss_mib"] > results["memory"]["web_peak_rss_mib"] > 0
+    assert (tmp_path / "benchmarks.png").read_bytes()[:4] == b"\x89PNG"
