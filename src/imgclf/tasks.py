@@ -21,7 +21,6 @@ from imgclf.images import ImageCatalogue
 from imgclf.jobs import ERROR_META_KEY, GENERIC_FAILURE
 from imgclf.metrics import record_job
 from imgclf.models.classifier import Classifier
-from imgclf.models.decoding import open_rgb
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +92,7 @@ def _classify(model_id: str, image_id: str, durations: dict[str, float]) -> tupl
     except UnknownImage as exc:
         raise ClassificationError(exc.message) from exc
     started = time.perf_counter()
-    batch = classifier.preprocess([open_rgb(path, _context.max_image_pixels)])
+    batch = classifier.prepare_file(path, _context.max_image_pixels)
     preprocessed = time.perf_counter()
     top = classifier.top_k(classifier.predict(batch))[0]
     durations["preprocess"] = preprocessed - started

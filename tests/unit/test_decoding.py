@@ -44,3 +44,17 @@ def test_too_many_pixels_are_refused_before_decoding(tmp_path: Path) -> None:
     Image.new("RGB", (300, 300)).save(tmp_path / "big.png")
     with pytest.raises(ClassificationError, match="300 x 300 pixels; the limit is 10,000"):
         open_rgb(tmp_path / "big.png", max_pixels=10_000)
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale_that_still_covers_the_model(tmp_path: Path) -> None:
+    Image.new("RGB", (2000, 1500), "orange").save(tmp_path / "big.jpg")
+    full = open_rgb(tmp_path / "big.jpg", max_pixels=10_000_000)
+    reduced = open_rgb(tmp_path / "big.jpg", max_pixels=10_000_000, draft_size=256)
+    assert full.size == (2000, 1500)
+    assert reduced.size == (500, 375)  # 1/4: 1/8 would make the short side 187 < 256
+    assert reduced.mode == "RGB"
+
+
+def test_draft_leaves_other_formats_alone(tmp_path: Path) -> None:
+    Image.new("RGB", (2000, 1500), "orange").save(tmp_path / "big.png")
+    assert open_rgb(tmp_path / "big.png", max_pixels=10_000_000, draft_size=256).size == (2000, 1500)

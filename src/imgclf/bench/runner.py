@@ -187,7 +187,8 @@ def _pipeline_rate(
     files = itertools.cycle(paths)
 
     def step() -> object:
-        return classifier.classify([open_rgb(next(files), settings.max_image_pixels)])
+        batch = classifier.prepare_file(next(files), settings.max_image_pixels)  # as a worker does
+        return classifier.top_k(classifier.predict(batch))
 
     return lambda: rate(step, 1, seconds)
 

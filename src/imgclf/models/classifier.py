@@ -7,10 +7,13 @@ the queue and web code only ever call `classify`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
+
+from imgclf.models.decoding import open_rgb
 
 Prediction = tuple[str, float]
 """(label, percent): percent is softmax x 100."""
@@ -19,10 +22,14 @@ Prediction = tuple[str, float]
 class Classifier:
     """A model with its own preprocessing and labels; subclasses implement `predict`."""
 
-    def __init__(self, model_id: str, transform: Callable[[Image.Image], Any], labels: Sequence[str]) -> None:
+    def __init__(
+        self, model_id: str, transform: Callable[[Image.Image], Any], labels: Sequence[str], decode_size: int
+    ) -> None:
         self.model_id = model_id
         self.transform = transform
         self.labels = list(labels)
+        self.decode_size = decode_size
+        """The shorter side the transform first resizes to: JPEGs need not be decoded larger."""
 
     def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """Images -> one normalised N x 3 x H x W batch, as this model expects."""
@@ -46,6 +53,10 @@ class Classifier:
     def classify(self, images: Sequence[Image.Image], k: int = 5) -> list[list[Prediction]]:
         return self.top_k(self.predict(self.preprocess(images)), k)
 
+    def prepare_file(self, path: Path, max_pixels: int) -> torch.Tensor:
+        """Decode an image file (at reduced scale where possible) and preprocess it: a batch of one."""
+        return self.preprocess([open_rgb(path, max_pixels, self.decode_size)])
+
 
 class TorchClassifier(Classifier):
     """Eager PyTorch on the CPU."""
@@ -56,8 +67,9 @@ class TorchClassifier(Classifier):
         model: torch.nn.Module,
         transform: Callable[[Image.Image], Any],
         labels: Sequence[str],
+        decode_size: int,
     ) -> None:
-        super().__init__(model_id, transform, labels)
+        super().__init__(model_id, transform, labels, decode_size)
         self.model = model.eval()
 
     def predict(self, batch: torch.Tensor) -> torch.Tensor:

@@ -10,9 +10,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from imgclf.errors import ClassificationError
 
 
-def open_rgb(path: Path, max_pixels: int) -> Image.Image:
+def open_rgb(path: Path, max_pixels: int, draft_size: int | None = None) -> Image.Image:
     """Decode `path` into an RGB image: EXIF rotation applied, transparency laid on white.
 
+    With `draft_size`, a JPEG is decoded directly at a reduced scale (1/2, 1/4 or 1/8) that keeps
+    both sides at least `draft_size` pixels: the model resizes it to about that anyway, and
+    decoding a 12-megapixel photo at 1/8 scale is an order of magnitude faster.
     Raises ClassificationError for files that are not images, are truncated or too large.
     """
     try:
@@ -22,6 +25,8 @@ def open_rgb(path: Path, max_pixels: int) -> Image.Image:
                 raise ClassificationError(
                     f"The image is {image.width} x {image.height} pixels; the limit is {max_pixels:,} pixels."
                 )
+            if draft_size and image.format == "JPEG":
+                image.draft("RGB", (draft_size, draft_size))
             # Pillow warns (and past twice its own limit, raises) on huge images; our limit is
             # already checked above, so its warning is noise here.
             with warnings.catch_warnings():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import timm
@@ -56,7 +57,8 @@ def _load_efficientnet_lite(spec: ModelSpec, weights_path: Path) -> TorchClassif
     # input size / crop fraction of each variant (224/0.875, 240/0.882, 260/0.890).
     data_config = timm.data.resolve_data_config({}, model=model)
     transform = timm.data.create_transform(**data_config)
-    return TorchClassifier(spec.id, model, transform, imagenet_labels())
+    decode_size = math.floor(data_config["input_size"][-1] / data_config["crop_pct"])  # timm's own resize
+    return TorchClassifier(spec.id, model, transform, imagenet_labels(), decode_size)
 
 
 def _load_torchvision(spec: ModelSpec, model_dir: Path) -> TorchClassifier:
@@ -66,4 +68,5 @@ def _load_torchvision(spec: ModelSpec, model_dir: Path) -> TorchClassifier:
     # With the file already in the hub cache, torchvision's builder loads it without a download
     # and applies the model's own pretrained settings (e.g. inception_v3's transform_input).
     model = torchvision.models.get_model(spec.id, weights=weights)
-    return TorchClassifier(spec.id, model, weights.transforms(), weights.meta["categories"])
+    transform = weights.transforms()
+    return TorchClassifier(spec.id, model, transform, weights.meta["categories"], transform.resize_size[0])
