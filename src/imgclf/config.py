@@ -51,8 +51,12 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     """How many worker processes `imgclf serve` starts."""
 
+    runtime: Literal["auto", "torch", "onnxruntime", "openvino"] = "auto"
+    """Inference runtime of the workers; `auto` takes the fastest that matches torch's output."""
+
     torch_threads: int | None = Field(default=None, ge=1)
-    """Intra-op threads per worker. Unset: the CPU count divided by `workers` (at least 1)."""
+    """Inference threads per worker (torch, ONNX Runtime or OpenVINO). Unset: the CPU count divided
+    by `workers` (at least 1)."""
 
     job_timeout: int = Field(default=120, ge=1)
     """Seconds a worker may spend on one job before RQ fails it."""

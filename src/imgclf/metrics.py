@@ -22,6 +22,8 @@ KEY_PREFIX = "imgclf:metrics:"
 
 JOBS_KEY = KEY_PREFIX + "jobs"
 CACHE_KEY = KEY_PREFIX + "cache"
+RUNTIMES_KEY = KEY_PREFIX + "runtimes"
+"""model id -> the inference runtime the most recently started worker chose for it."""
 
 PHASES = {
     "queue_wait": "Time a job waited in the queue before a worker took it.",
@@ -46,6 +48,14 @@ def record_job(connection: Redis, status: str, durations: Mapping[str, float]) -
     pipe.execute()
 
 
+def record_runtimes(connection: Redis, runtimes: Mapping[str, str]) -> None:
+    """Publish which runtime serves each model (for /metrics and the benchmark)."""
+    pipe = connection.pipeline(transaction=False)
+    for model_id, runtime in runtimes.items():
+        pipe.hset(RUNTIMES_KEY, model_id, runtime)
+    pipe.execute()
+
+
 class ServiceCollector(Collector):
     """Queue depth, live workers, ended jobs and job phase histograms, read from Redis."""
 
@@ -61,9 +71,10 @@ class ServiceCollector(Collector):
             pipe = connection.pipeline(transaction=False)
             pipe.hgetall(JOBS_KEY)
             pipe.hgetall(CACHE_KEY)
+            pipe.hgetall(RUNTIMES_KEY)
             for phase in PHASES:
                 pipe.hgetall(KEY_PREFIX + phase)
-            jobs, cache, *phases = pipe.execute()
+            jobs, cache, runtimes, *phases = pipe.execute()
         except RedisError:
             up.add_metric([], 0)
             yield up
@@ -76,6 +87,12 @@ class ServiceCollector(Collector):
         for status, count in sorted(_decoded(jobs).items()):
             ended.add_metric([status], float(count))
         yield ended
+        runtime_info = GaugeMetricFamily(
+            "imgclf_model_runtime", "1 for the runtime workers run each model on.", labels=["model", "runtime"]
+        )
+        for model_id, runtime in sorted(_decoded(runtimes).items()):
+            runtime_info.add_metric([model_id, runtime], 1)
+        yield runtime_info
         cache_counts = _decoded(cache)
         for field, help_text in (
             ("lookups", "Submissions looked up in the result cache."),

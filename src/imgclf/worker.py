@@ -16,9 +16,11 @@ from imgclf import tasks
 from imgclf.config import Settings
 from imgclf.images import ImageCatalogue
 from imgclf.jobs import make_queue
+from imgclf.metrics import record_runtimes
 from imgclf.models.classifier import Classifier
 from imgclf.models.loading import load_classifier, use_model_cache
 from imgclf.models.registry import MODELS, model_availability
+from imgclf.models.runtimes import accelerate, probe_batch
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +30,33 @@ unregistering stops counting as alive (for /readyz and metrics) after about 90 s
 
 
 def load_models(settings: Settings) -> dict[str, Classifier]:
-    """Every configured model whose weights are present; the others are logged and skipped."""
+    """Every configured model whose weights are present, each on the runtime `settings.runtime`
+    picks for it; the others are logged and skipped."""
     availability = model_availability(settings.models, settings.models_path)
     for model_id, reason in availability.unavailable.items():
         log.warning("model %s skipped: %s", model_id, reason)
     classifiers: dict[str, Classifier] = {}
     for model_id in availability.available:
         started = time.perf_counter()
-        classifiers[model_id] = load_classifier(MODELS[model_id], settings.models_path)
-        log.info("model %s loaded in %.1f s", model_id, time.perf_counter() - started)
+        spec = MODELS[model_id]
+        reference = load_classifier(spec, settings.models_path)
+        classifier, report = accelerate(
+            reference,
+            spec,
+            settings.models_path,
+            probe_batch(reference),
+            settings.runtime,
+            settings.threads_per_worker(),
+        )
+        classifiers[model_id] = classifier
+        speeds = ", ".join(f"{runtime} {rate:.0f}/s" for runtime, rate in report.images_per_s.items())
+        log.info(
+            "model %s ready in %.1f s on %s (batch-1 speed: %s)",
+            model_id,
+            time.perf_counter() - started,
+            report.chosen,
+            speeds,
+        )
     return classifiers
 
 
@@ -45,9 +65,11 @@ def build_worker(settings: Settings, connection: Redis) -> SimpleWorker:
     threads = settings.threads_per_worker()
     torch.set_num_threads(threads)
     use_model_cache(settings.models_path)
+    classifiers = load_models(settings)
+    record_runtimes(connection, {model_id: classifier.runtime for model_id, classifier in classifiers.items()})
     tasks.install(
         tasks.WorkerContext(
-            classifiers=load_models(settings),
+            classifiers=classifiers,
             catalogue=ImageCatalogue(settings.images_path),
             max_image_pixels=settings.max_image_pixels,
             result_cache_ttl=settings.result_cache_ttl,

@@ -2,17 +2,20 @@
 (Durations are printed, never asserted.)"""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 
-def test_the_smoke_benchmark_writes_every_measurement(tmp_path: Path) -> None:
+def test_the_smoke_benchmark_writes_every_measurement(tmp_path: Path, model_dir: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("IMGCLF_")}
     result = subprocess.run(
         [sys.executable, "-m", "imgclf", "bench", "--smoke", "--out", str(tmp_path)],
+        env={**env, "IMGCLF_MODEL_DIR": str(model_dir)},  # the session's cache: ONNX exports are reused
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = (tmp_path / "benchmarks.md").read_text()
@@ -21,6 +24,7 @@ def test_the_smoke_benchmark_writes_every_measurement(tmp_path: Path) -> None:
         assert section in report
     results = json.loads((tmp_path / "benchmarks.json").read_text())
     assert all(row["images_per_s"]["median"] > 0 for row in results["model_only"] + results["pipeline"])
+    assert {row["runtime"] for row in results["pipeline"]} == {"torch", "onnxruntime", "openvino"}
     assert all(row["jobs_per_s"]["median"] > 0 for row in results["workers"])
     assert all(level["completed"] > 0 and level["failed"] == 0 for level in results["end_to_end"]["levels"])
     assert results["end_to_end"]["cache_hit"]["requests"] > 0

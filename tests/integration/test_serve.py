@@ -64,12 +64,23 @@ class Serve:
         return psutil.Process(self.process.pid).children(recursive=True)
 
 
+@pytest.fixture(autouse=True)
+def shared_model_cache(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """serve's own data folder, but the session's model cache: ONNX exports are made once."""
+    monkeypatch.setenv("IMGCLF_MODEL_DIR", str(model_dir))
+
+
 @contextmanager
 def serve(tmp_path: Path, **variables: str) -> Iterator[tuple[Serve, str]]:
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("IMGCLF_")}
     env.pop("REDIS_URL", None)
-    env.update(IMGCLF_PORT=str(port), IMGCLF_MODELS="efficientnet_lite0", **variables)
+    env.update(
+        IMGCLF_PORT=str(port),
+        IMGCLF_MODELS="efficientnet_lite0",
+        IMGCLF_MODEL_DIR=os.environ["IMGCLF_MODEL_DIR"],
+        **variables,
+    )
     running = Serve(tmp_path, env)
     try:
         running.wait_for(f"running at http://127.0.0.1:{port}")

@@ -57,7 +57,10 @@ def render_markdown(results: Results, plot_name: str, raw_name: str) -> str:
         f"| Repeated request answered by the result cache: submit -> finished, p50 / p99 | no worker | "
         f"{_n(goals['cache_hit_p50_ms'])} / {_n(goals['cache_hit_p99_ms'])} ms | |",
         "",
-        f"Pipeline: {_n(goals['pipeline_images_per_s'])} images/s; end to end: "
+        f"The workers ran {options['primary_model']} on **{goals['runtime']}** (`IMGCLF_RUNTIME=auto`: the "
+        "fastest runtime that matched torch's output when each worker started).",
+        "",
+        f"Pipeline ({goals['runtime']}): {_n(goals['pipeline_images_per_s'])} images/s; end to end: "
         f"{_n(goals['end_to_end_jobs_per_s'])} jobs/s; the lesson's design: "
         f"{_n(goals['baseline_jobs_per_s'], 2)} jobs/s ({options['primary_model']}).",
         "",
@@ -94,7 +97,7 @@ def render_markdown(results: Results, plot_name: str, raw_name: str) -> str:
         f"Jobs per second through Redis and RQ, {options['queue_jobs']} jobs put on the queue directly "
         f"(no HTTP), {options['primary_model']}.",
         "",
-        "| workers | torch threads each | jobs/s |",
+        "| workers | inference threads each | jobs/s |",
         "|---|---|---|",
     ]
     for row in results["workers"]:
@@ -106,7 +109,8 @@ def render_markdown(results: Results, plot_name: str, raw_name: str) -> str:
         "",
         f"HTTP submit (the form's POST) -> poll until finished, by concurrent virtual users (asyncio + "
         f"httpx, on the same machine), {options['load_seconds']} s per level, against the default setup: "
-        f"one web process, {e2e['workers']} worker(s) with {e2e['threads_per_worker']} torch thread(s).",
+        f"one web process, {e2e['workers']} worker(s) with {e2e['threads_per_worker']} inference thread(s), "
+        f"on {e2e['runtime']}; the result cache off (the users repeat the same photos).",
         "",
         "| users | jobs/s | submit p50 / p95 / p99 ms | result p50 / p95 / p99 ms | jobs | failed |",
         "|---|---|---|---|---|---|",

@@ -4,6 +4,7 @@ machine, so that the parts can be compared as ratios."""
 from __future__ import annotations
 
 import datetime
+import gc
 import itertools
 import logging
 import os
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,12 @@ from imgclf.config import Settings
 from imgclf.embedded_redis import EmbeddedRedis, free_port
 from imgclf.images import ImageCatalogue
 from imgclf.jobs import CLASSIFY_TASK, make_queue
+from imgclf.metrics import RUNTIMES_KEY
 from imgclf.models.classifier import Classifier
 from imgclf.models.decoding import open_rgb
 from imgclf.models.loading import load_classifier
 from imgclf.models.registry import MODELS, model_availability
+from imgclf.models.runtimes import RUNTIMES, Runtime, accelerate, probe_batch
 from imgclf.prepare import install_sample_photos
 from imgclf.processes import settings_env, spawn, stop, wait_for_http, wait_for_workers
 
@@ -44,7 +47,7 @@ class BenchOptions:
 
     out_dir: Path
     models: list[str] = field(default_factory=lambda: ["efficientnet_lite0", "efficientnet_lite2"])
-    runtimes: list[str] = field(default_factory=lambda: ["torch"])
+    runtimes: list[Runtime] = field(default_factory=lambda: list(RUNTIMES))
     repeats: int = 3
     seconds: float = 2.0
     batches: tuple[int, ...] = (1, 4, 16)
@@ -148,19 +151,31 @@ def _options_summary(options: BenchOptions) -> dict[str, Any]:
     return summary
 
 
-def _classifiers(options: BenchOptions, settings: Settings) -> dict[tuple[str, str], Classifier]:
-    loaded: dict[tuple[str, str], Classifier] = {}
+def _classifiers(options: BenchOptions, settings: Settings) -> Iterator[tuple[str, str, Classifier]]:
+    """(model, runtime, classifier), built one at a time and in the order torch first: a runtime's
+    thread pool can slow the others down while it lives, so each is measured alone."""
+    threads = os.cpu_count() or 1
     for model_id in options.models:
+        spec = MODELS[model_id]
+        reference = load_classifier(spec, settings.models_path)
+        probe = probe_batch(reference)
         for runtime in options.runtimes:
-            loaded[model_id, runtime] = load_classifier(MODELS[model_id], settings.models_path)
-    return loaded
+            if runtime == "torch":
+                yield model_id, runtime, reference
+                continue
+            classifier, report = accelerate(reference, spec, settings.models_path, probe, runtime, threads)
+            if report.chosen != runtime:
+                raise RuntimeError(f"{model_id} on {runtime}: {report.rejected.get(runtime)}")
+            yield model_id, runtime, classifier
+            del classifier
+            gc.collect()
 
 
 def model_only(options: BenchOptions, settings: Settings, paths: list[Path]) -> list[Results]:
     """Forward passes per second (images/s) on preprocessed batches."""
     rows = []
     images = [open_rgb(path, settings.max_image_pixels) for path in paths]
-    for (model_id, runtime), classifier in _classifiers(options, settings).items():
+    for model_id, runtime, classifier in _classifiers(options, settings):
         for size in options.batches:
             batch = classifier.preprocess([images[index % len(images)] for index in range(size)])
             measured = repeated(_forward_rate(classifier, batch, options.seconds), options.repeats)
@@ -175,7 +190,7 @@ def _forward_rate(classifier: Classifier, batch: torch.Tensor, seconds: float) -
 def pipeline(options: BenchOptions, settings: Settings, paths: list[Path]) -> list[Results]:
     """Decode + preprocess + forward + top-5 of one image file at a time, no queue."""
     rows = []
-    for (model_id, runtime), classifier in _classifiers(options, settings).items():
+    for model_id, runtime, classifier in _classifiers(options, settings):
         measured = repeated(_pipeline_rate(classifier, paths, settings, options.seconds), options.repeats)
         rows.append({"model": model_id, "runtime": runtime, "images_per_s": measured})
     return rows
@@ -278,6 +293,8 @@ def end_to_end(options: BenchOptions, settings: Settings, image_ids: list[str]) 
                 }
             )
         memory = {"web_peak_rss_mib": _peak_rss_mib(web.pid)}
+        served_by = connection.hget(RUNTIMES_KEY, options.primary_model)
+        runtime = served_by.decode() if isinstance(served_by, bytes) else "torch"
         cache = cache_hits(settings, options, image_ids)
     finally:
         stop(web)
@@ -285,7 +302,8 @@ def end_to_end(options: BenchOptions, settings: Settings, image_ids: list[str]) 
             stop(process)
         connection.close()
     return {"workers": default.workers, "threads_per_worker": default.threads_per_worker(),
-            "levels": rows, "memory": memory, "cache_hit": cache}  # fmt: skip
+            "levels": rows, "memory": memory, "cache_hit": cache,
+            "runtime": runtime}  # fmt: skip
 
 
 def cache_hits(settings: Settings, options: BenchOptions, image_ids: list[str]) -> Results:
@@ -347,16 +365,18 @@ def worker_memory(settings: Settings, connection: Redis) -> Results:
 def goals(results: Results, options: BenchOptions) -> Results:
     """The issue's goals, as ratios measured in this one run."""
     primary = options.primary_model
+    served_by = results["end_to_end"]["runtime"]
     pipeline_rate = next(
         row["images_per_s"]["median"]
         for row in results["pipeline"]
-        if row["model"] == primary and row["runtime"] == options.runtimes[0]
+        if row["model"] == primary and row["runtime"] == served_by
     )
     levels = results["end_to_end"]["levels"]
     best = max(levels, key=lambda row: row["jobs_per_s"]["median"])
     e2e = best["jobs_per_s"]["median"]
     lesson = results["baseline"]["jobs_per_s"]["median"]
     return {
+        "runtime": served_by,
         "pipeline_images_per_s": pipeline_rate,
         "end_to_end_jobs_per_s": e2e,
         "saturation_concurrency": best["concurrency"],

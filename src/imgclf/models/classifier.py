@@ -22,6 +22,9 @@ Prediction = tuple[str, float]
 class Classifier:
     """A model with its own preprocessing and labels; subclasses implement `predict`."""
 
+    runtime = "none"
+    """Which inference runtime runs `predict`."""
+
     def __init__(
         self, model_id: str, transform: Callable[[Image.Image], Any], labels: Sequence[str], decode_size: int
     ) -> None:
@@ -60,6 +63,8 @@ class Classifier:
 
 class TorchClassifier(Classifier):
     """Eager PyTorch on the CPU."""
+
+    runtime = "torch"
 
     def __init__(
         self,

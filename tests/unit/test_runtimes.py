@@ -1,0 +1,101 @@
+"""ONNX Runtime and OpenVINO against torch, on real photos, and the fallback when one misbehaves."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from imgclf.models import runtimes
+from imgclf.models.classifier import Classifier, TorchClassifier
+from imgclf.models.loading import load_classifier
+from imgclf.models.registry import MODELS
+from imgclf.models.runtimes import accelerate, export_onnx, onnx_path, parity_problem, probe_batch
+
+CATS = {"tiger cat", "Egyptian cat", "tabby"}
+SPEC = MODELS["efficientnet_lite0"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="module")
+def reference(model_dir: Path) -> TorchClassifier:
+    return load_classifier(SPEC, model_dir)
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_an_accelerated_runtime_matches_torch_and_is_used(
+    reference: TorchClassifier, model_dir: Path, runtime: runtimes.Runtime
+) -> None:
+    probe = probe_batch(reference)
+    classifier, report = accelerate(reference, SPEC, model_dir, probe, runtime, threads=2)
+    assert report.chosen == runtime and classifier.runtime == runtime
+    assert report.rejected == {}
+    cat, coffee = classifier.top_k(classifier.predict(probe))
+    assert cat[0][0] in CATS and coffee[0][0] == "espresso"
+    expected = reference.predict(probe)
+    assert float((classifier.predict(probe) - expected).abs().max()) < runtimes.PARITY_TOLERANCE
+
+
+def test_auto_takes_the_fastest_runtime_that_passed(reference: TorchClassifier, model_dir: Path) -> None:
+    classifier, report = accelerate(reference, SPEC, model_dir, probe_batch(reference), "auto", threads=2)
+    assert set(report.images_per_s) == {"torch", "onnxruntime", "openvino"}
+    assert report.chosen == max(report.images_per_s, key=lambda runtime: report.images_per_s[runtime])
+    assert classifier.runtime == report.chosen
+
+
+def test_the_export_is_done_once_and_reused(reference: TorchClassifier, model_dir: Path) -> None:
+    first = export_onnx(reference, SPEC, model_dir, 224)
+    stamp = first.stat().st_mtime_ns
+    assert export_onnx(reference, SPEC, model_dir, 224) == first == onnx_path(SPEC, model_dir)
+    assert first.stat().st_mtime_ns == stamp
+    assert "efficientnet-lite0-57934424" in first.name and "torch" in first.name
+
+
+class Scrambled(Classifier):
+    """A runtime that gets the classes wrong: its probabilities are torch's, rolled by one class."""
+
+    runtime = "onnxruntime"
+
+    def __init__(self, base: Classifier, model_file: Path, threads: int) -> None:
+        super().__init__(base.model_id, base.transform, base.labels, base.decode_size)
+        self.base = base
+
+    def predict(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.base.predict(batch).roll(1, dims=1)
+
+
+def test_a_runtime_that_disagrees_with_torch_is_not_used(
+    reference: TorchClassifier, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(runtimes.BUILDERS, "onnxruntime", Scrambled)
+    classifier, report = accelerate(reference, SPEC, model_dir, probe_batch(reference), "onnxruntime", threads=2)
+    assert classifier is reference and report.chosen == "torch"
+    assert report.rejected == {"onnxruntime": "a different top 5 than torch"}
+
+
+def test_a_runtime_that_cannot_load_the_model_falls_back_to_torch(reference: TorchClassifier, tmp_path: Path) -> None:
+    broken = onnx_path(SPEC, tmp_path)
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"not an onnx model")
+    classifier, report = accelerate(reference, SPEC, tmp_path, probe_batch(reference), "openvino", threads=2)
+    assert classifier is reference
+    assert "openvino" in report.rejected
+
+
+def test_small_differences_pass_and_large_ones_do_not(reference: TorchClassifier) -> None:
+    probe = probe_batch(reference)
+    expected = reference.predict(probe)
+
+    class Shifted(Classifier):
+        def __init__(self, shift: float) -> None:
+            super().__init__(reference.model_id, reference.transform, reference.labels, reference.decode_size)
+            self.shift = shift
+
+        def predict(self, batch: torch.Tensor) -> torch.Tensor:
+            return expected + self.shift
+
+    assert parity_problem(expected, Shifted(1e-5), probe) is None
+    assert "differ from torch by up to" in (parity_problem(expected, Shifted(5e-3), probe) or "")
