@@ -25,7 +25,7 @@ from imgclf.config import Settings
 from imgclf.dependencies import AppState
 from imgclf.errors import ServiceError
 from imgclf.images import ImageCatalogue
-from imgclf.jobs import make_queue
+from imgclf.jobs import MAX_WAIT_SECONDS, make_queue
 from imgclf.metrics import ServiceCollector
 from imgclf.web.routes import router as web_router
 
@@ -57,12 +57,14 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+        redis_waiting = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=MAX_WAIT_SECONDS + 5)
         queue = make_queue(redis)
         collector = ServiceCollector(queue)
         registry.register(collector)
         app.state.service = AppState(
             settings=settings,
             redis=redis,
+            redis_waiting=redis_waiting,
             queue=queue,
             catalogue=ImageCatalogue(settings.images_path),
             templates=Jinja2Templates(directory=WEB_DIR / "templates"),
@@ -73,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             registry.unregister(collector)
             redis.close()
+            redis_waiting.close()
 
     app = FastAPI(
         title="Image classification service",

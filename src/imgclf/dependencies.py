@@ -22,6 +22,8 @@ class AppState:
 
     settings: Settings
     redis: Redis
+    redis_waiting: Redis
+    """For long-polling requests: blocking reads outlast `redis`'s socket timeout."""
     queue: Queue
     catalogue: ImageCatalogue
     templates: Jinja2Templates

@@ -82,13 +82,26 @@ class JobView:
         return body
 
 
-def fetch_job_view(connection: Redis, job_id: str) -> JobView:
-    """Status and, once finished, the top-5 of one job; UnknownJob if there is no such job."""
+MAX_WAIT_SECONDS = 30
+"""Longest a status request may wait for its job to end (long polling)."""
+
+PENDING = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
+
+
+def fetch_job_view(connection: Redis, job_id: str, wait: int = 0) -> JobView:
+    """Status and, once finished, the top-5 of one job; UnknownJob if there is no such job.
+
+    With `wait` seconds, a job that has not ended yet is waited for (up to that long) on its
+    RQ result stream, so a client gets the result in one request instead of polling.
+    """
     if not JOB_ID_PATTERN.fullmatch(job_id):
         raise UnknownJob(job_id)
     try:
         job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
         status = job.get_status(refresh=False)
+        if wait and status in PENDING:
+            job.latest_result(timeout=min(wait, MAX_WAIT_SECONDS))
+            status = job.get_status(refresh=True)
         data = job.return_value() if status == JobStatus.FINISHED else None
     except NoSuchJobError as exc:
         cached = _cached(connection, job_id)

@@ -112,6 +112,15 @@ def test_a_json_body_instead_of_a_form_is_a_form_error(client: TestClient, queue
     assert queue_length() == 0
 
 
+def test_a_status_request_may_wait_for_the_job(client: TestClient) -> None:
+    page = client.post("/classifications", data=COFFEE)
+    job_id = job_id_of(page.text)
+    # no worker reads this database: the wait ends with the job still queued
+    assert client.get(f"/classifications/{job_id}?wait=1").json() == {"task_status": "queued", "data": None}
+    assert client.get(f"/classifications/{job_id}?wait=31").status_code == 422
+    assert client.get(f"/classifications/{job_id}?wait=soon").status_code == 422
+
+
 @pytest.mark.parametrize("job_id", ["3f2b8c1e-0000-4000-8000-000000000000", "not-a-job", "rq:job:x"])
 def test_an_unknown_job_is_a_404_with_a_json_message(client: TestClient, job_id: str) -> None:
     response = client.get(f"/classifications/{job_id}")

@@ -78,6 +78,7 @@ def serve(tmp_path: Path, **variables: str) -> Iterator[tuple[Serve, str]]:
     env.update(
         IMGCLF_PORT=str(port),
         IMGCLF_MODELS="efficientnet_lite0",
+        IMGCLF_WORKERS="2",
         IMGCLF_MODEL_DIR=os.environ["IMGCLF_MODEL_DIR"],
         **variables,
     )
@@ -144,7 +145,7 @@ def test_serve_uses_the_configured_redis_instead(tmp_path: Path, redis_server: E
 def test_serve_killed_outright_takes_its_children_along(tmp_path: Path) -> None:
     with serve(tmp_path) as (running, _):
         children = running.children()
-        assert len(children) == 3  # redis-server, worker, web
+        assert len(children) == 4  # redis-server, two workers, web
         running.process.kill()
         _, alive = psutil.wait_procs(children, timeout=20)
         assert alive == [], f"left behind: {alive}"

@@ -85,6 +85,14 @@ def test_an_undecodable_image_fails_with_a_message_a_person_can_read(client: Tes
     assert "could not be decoded as an image" in body["error"]
 
 
+def test_one_long_polling_request_gets_the_result(client: TestClient, image_dir: Path) -> None:
+    page = client.post("/classifications", data={"model_id": "efficientnet_lite0", "image_id": fresh_photo(image_dir)})
+    job_id = page.text.split('id="job-id">')[1].split("<")[0]
+    body = client.get(f"/classifications/{job_id}", params={"wait": 30}).json()
+    assert body["task_status"] == "finished"
+    assert body["data"][0][0] in CATS
+
+
 def test_jobs_are_served_in_order_by_one_worker(client: TestClient) -> None:
     bodies = [classify(client, "efficientnet_lite0", "coffee.jpg") for _ in range(3)]
     assert all(body["data"][0][0] == "espresso" for body in bodies)

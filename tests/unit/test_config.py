@@ -38,6 +38,8 @@ def test_an_unknown_model_id_is_refused_with_the_known_ones() -> None:
 
 def test_threads_are_shared_among_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert Settings().workers == 4  # one per CPU, at most 4
+    assert Settings().threads_per_worker() == 2
     assert Settings(workers=2).threads_per_worker() == 4
     assert Settings(workers=16).threads_per_worker() == 1
     assert Settings(workers=2, torch_threads=3).threads_per_worker() == 3

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from imgclf.dependencies import ChoicesDep, StateDep
-from imgclf.jobs import fetch_job_view
+from imgclf.jobs import MAX_WAIT_SECONDS, fetch_job_view
 
 router = APIRouter(tags=["classifications"])
 
@@ -52,6 +52,18 @@ def get_info(choices: ChoicesDep) -> Info:
     response_model_exclude_unset=True,
     responses={404: {"model": ErrorBody, "description": "Unknown or expired job id"}},
 )
-def get_classification(job_id: str, state: StateDep) -> dict[str, Any]:
+def get_classification(
+    job_id: str,
+    state: StateDep,
+    wait: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            description="Seconds to wait for a pending job to end before answering (long polling); 0 answers at once.",
+        ),
+    ] = 0,
+) -> dict[str, Any]:
     """Return a classification job's status and, once finished, its top-5 result."""
-    return fetch_job_view(state.redis, job_id).as_contract()
+    connection = state.redis_waiting if wait else state.redis
+    return fetch_job_view(connection, job_id, wait).as_contract()

@@ -5,14 +5,15 @@
   var statusEl = document.getElementById("status");
   var chart = document.getElementById("chart");
   var errorEl = document.getElementById("error");
-  var url = section.dataset.statusUrl;
+  // Long polling: the server answers as soon as the job ends, or after 10 s at the latest.
+  var url = section.dataset.statusUrl + "?wait=10";
   var WORDS = {
     queued: "Queued: waiting for a worker...",
     started: "Classifying...",
     deferred: "Waiting for another job to finish...",
     scheduled: "Scheduled...",
   };
-  var delay = 300;
+  var delay = 200;
 
   function setStatus(status, text) {
     statusEl.dataset.status = status;
