@@ -52,6 +52,9 @@ def export_onnx(classifier: TorchClassifier, spec: ModelSpec, model_dir: Path, i
     target.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     example = torch.zeros(2, 3, input_size, input_size)
+    # The exporter's graph passes log every rewrite at INFO: hundreds of lines per model.
+    for noisy in ("onnx_ir", "onnxscript"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     # Written under a temporary name and renamed, so a worker never reads half a file even when
     # several export at once.
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
@@ -66,6 +69,7 @@ def export_onnx(classifier: TorchClassifier, spec: ModelSpec, model_dir: Path, i
             input_names=["input"],
             output_names=["logits"],
             dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=1024)},),
+            verbose=False,
         )
         os.replace(partial, target)
     log.info("%s exported to ONNX in %.1f s", spec.id, time.perf_counter() - started)
