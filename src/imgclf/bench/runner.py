@@ -23,7 +23,7 @@ from redis import Redis
 from rq import SimpleWorker
 
 from imgclf.bench import baseline
-from imgclf.bench.load import generate_load
+from imgclf.bench.load import LoadResult, generate_load
 from imgclf.bench.stats import percentiles, rate, repeated
 from imgclf.config import Settings
 from imgclf.embedded_redis import EmbeddedRedis, free_port
@@ -108,7 +108,8 @@ def run_benchmark(options: BenchOptions, log: Callable[[str], None] = print) -> 
             log("3/6 workers")
             results["workers"] = workers(options, settings, connection, paths)
             log("4/6 end to end")
-            results["end_to_end"] = end_to_end(options, settings, [path.name for path in paths])
+            assert redis.process is not None
+            results["end_to_end"] = end_to_end(options, settings, [path.name for path in paths], redis.process.pid)
             log("5/6 the lesson's design")
             results["baseline"] = lesson_baseline(options, settings, connection, paths)
             log("6/6 memory")
@@ -263,7 +264,27 @@ def _peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def end_to_end(options: BenchOptions, settings: Settings, image_ids: list[str]) -> Results:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cores_used(pids: dict[str, list[int]], measure: Callable[[], object]) -> dict[str, float]:
+    """Run `measure`; return how many cores each group of processes (and this one) kept busy."""
+    before = {group: sum(_cpu_seconds(pid) for pid in members) for group, members in pids.items()}
+    client_before = time.process_time()
+    started = time.perf_counter()
+    measure()
+    wall = time.perf_counter() - started
+    used = {
+        group: (sum(_cpu_seconds(pid) for pid in members) - before[group]) / wall for group, members in pids.items()
+    }
+    used["load generator"] = (time.process_time() - client_before) / wall
+    return used
+
+
+def end_to_end(options: BenchOptions, settings: Settings, image_ids: list[str], redis_pid: int) -> Results:
     """HTTP submit -> finished with the default setup (`imgclf serve`'s: one web, `workers` workers)."""
     default = Settings()
     connection = Redis.from_url(settings.redis_url or "")
@@ -276,11 +297,15 @@ def end_to_end(options: BenchOptions, settings: Settings, image_ids: list[str]) 
     try:
         wait_for_http(f"{url}/info", web)
         generate_load(url, options.primary_model, image_ids, 1, min(1.0, options.load_seconds))  # warm-up
+        pids = {"workers": [process.pid for process in processes], "web": [web.pid], "redis": [redis_pid]}
         for concurrency in options.concurrency:
-            runs = [
-                generate_load(url, options.primary_model, image_ids, concurrency, options.load_seconds)
-                for _ in range(options.repeats)
-            ]
+            runs: list[LoadResult] = []
+
+            def level(concurrency: int = concurrency, runs: list[LoadResult] = runs) -> None:
+                for _ in range(options.repeats):
+                    runs.append(generate_load(url, options.primary_model, image_ids, concurrency, options.load_seconds))
+
+            cores = _cores_used(pids, level)
             throughputs = sorted(run.throughput for run in runs)
             rows.append(
                 {
@@ -290,6 +315,7 @@ def end_to_end(options: BenchOptions, settings: Settings, image_ids: list[str]) 
                     "result_ms": percentiles([s for run in runs for s in run.result]),
                     "completed": sum(len(run.result) for run in runs),
                     "failed": sum(run.failed for run in runs),
+                    "cores_used": cores,
                 }
             )
         memory = {"web_peak_rss_mib": _peak_rss_mib(web.pid)}
@@ -375,7 +401,9 @@ def goals(results: Results, options: BenchOptions) -> Results:
     best = max(levels, key=lambda row: row["jobs_per_s"]["median"])
     e2e = best["jobs_per_s"]["median"]
     lesson = results["baseline"]["jobs_per_s"]["median"]
+    saturated_cores = best["cores_used"]
     return {
+        "cores_used_at_saturation": saturated_cores,
         "runtime": served_by,
         "pipeline_images_per_s": pipeline_rate,
         "end_to_end_jobs_per_s": e2e,
