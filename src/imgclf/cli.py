@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--smoke", action="store_true", help="a seconds-long run that checks the harness")
     bench.add_argument("--out", type=Path, default=Path("docs"), help="folder for benchmarks.md/.json/.png")
     bench.add_argument("--repeats", type=int, help="repeats of every measurement (median reported)")
+    bench.add_argument("--render", type=Path, metavar="JSON", help="only rewrite the report from a run's raw JSON")
 
     healthcheck = commands.add_parser("healthcheck", help="exit 0 if this container's process is healthy")
     healthcheck.add_argument(
@@ -93,9 +94,15 @@ def _run(command: str, args: argparse.Namespace, settings: Settings) -> int | No
         prepare(settings, download=args.download)
         return 0
     if command == "bench":
+        import json
+
         from imgclf.bench.report import write_report
         from imgclf.bench.runner import BenchOptions, run_benchmark
 
+        if args.render:
+            for path in write_report(json.loads(args.render.read_text()), args.out):
+                print(f"wrote {path}")
+            return 0
         options = BenchOptions.smoke_test(args.out) if args.smoke else BenchOptions(out_dir=args.out)
         if args.repeats:
             options.repeats = args.repeats

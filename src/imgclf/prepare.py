@@ -20,7 +20,7 @@ from PIL import Image
 
 from imgclf.config import Settings
 from imgclf.images import IMAGE_SUFFIXES
-from imgclf.models.registry import MODELS, torch_hub_checkpoints
+from imgclf.models.registry import MODELS, model_availability, torch_hub_checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,20 @@ def _write_atomically(target: Path, data: bytes) -> None:
     Path(file.name).replace(target)
 
 
+def export_models(settings: Settings) -> list[Path]:
+    """ONNX exports of every available model, for workers that cannot write the model cache
+    (containers mount it read-only); workers export missing ones themselves otherwise."""
+    from imgclf.models.loading import load_classifier
+    from imgclf.models.runtimes import export_onnx, probe_batch
+
+    exported = []
+    for model_id in model_availability(settings.models, settings.models_path).available:
+        reference = load_classifier(MODELS[model_id], settings.models_path)
+        input_size = probe_batch(reference).shape[-1]
+        exported.append(export_onnx(reference, MODELS[model_id], settings.models_path, input_size))
+    return exported
+
+
 def prepare(settings: Settings, *, download: bool) -> None:
     """The whole `imgclf prepare` command."""
     written = install_sample_photos(settings.images_path)
@@ -153,3 +167,6 @@ def prepare(settings: Settings, *, download: bool) -> None:
         log.info("model cache %s: weights fetched for %s", settings.models_path, fetched or "none")
         added = download_imagenet_samples(settings)
         log.info("catalogue %s: %d ImageNet sample images added", settings.images_path, len(added))
+    if settings.runtime != "torch":
+        exports = export_models(settings)
+        log.info("model cache %s: %d ONNX exports ready", settings.models_path, len(exports))

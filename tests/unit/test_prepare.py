@@ -14,7 +14,14 @@ from PIL import Image
 from imgclf.config import Settings
 from imgclf.images import ImageCatalogue
 from imgclf.models.registry import MODELS, model_availability
-from imgclf.prepare import SAMPLE_PHOTOS, download_imagenet_samples, download_weights, install_sample_photos
+from imgclf.models.runtimes import onnx_path
+from imgclf.prepare import (
+    SAMPLE_PHOTOS,
+    download_imagenet_samples,
+    download_weights,
+    export_models,
+    install_sample_photos,
+)
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -96,3 +103,11 @@ def test_models_already_present_are_not_downloaded(tmp_path: Path) -> None:
     checkpoints.mkdir(parents=True)
     (checkpoints / MODELS["resnet18"].weights_file).write_bytes(b"present")
     assert download_weights(settings) == []
+
+
+def test_prepare_exports_the_available_models_for_read_only_workers(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, models=["efficientnet_lite0", "resnet18"])
+    (exported,) = export_models(settings)  # resnet18 has no weights here: nothing to export
+    assert exported == onnx_path(MODELS["efficientnet_lite0"], settings.models_path)
+    assert exported.stat().st_size > 1_000_000
+    assert export_models(settings) == [exported]  # done once

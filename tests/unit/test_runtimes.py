@@ -39,11 +39,19 @@ def test_an_accelerated_runtime_matches_torch_and_is_used(
     assert float((classifier.predict(probe) - expected).abs().max()) < runtimes.PARITY_TOLERANCE
 
 
-def test_auto_takes_the_fastest_runtime_that_passed(reference: TorchClassifier, model_dir: Path) -> None:
+def test_auto_keeps_the_preferred_runtime_unless_another_is_clearly_faster(
+    reference: TorchClassifier, model_dir: Path
+) -> None:
     classifier, report = accelerate(reference, SPEC, model_dir, probe_batch(reference), "auto", threads=2)
-    assert set(report.images_per_s) == {"torch", "onnxruntime", "openvino"}
-    assert report.chosen == max(report.images_per_s, key=lambda runtime: report.images_per_s[runtime])
+    speeds = report.images_per_s
+    assert set(speeds) == {"torch", "onnxruntime", "openvino"}
+    fastest = max(speeds, key=lambda runtime: speeds[runtime])
+    if speeds[fastest] >= runtimes.CLEARLY_FASTER * speeds["onnxruntime"]:
+        assert report.chosen == fastest
+    else:
+        assert report.chosen == "onnxruntime"
     assert classifier.runtime == report.chosen
+    assert report.chosen != "torch"  # torch is several times slower on these models
 
 
 def test_the_export_is_done_once_and_reused(reference: TorchClassifier, model_dir: Path) -> None:

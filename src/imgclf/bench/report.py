@@ -51,7 +51,14 @@ def render_markdown(results: Results, plot_name: str, raw_name: str) -> str:
     for key, label, target, check in GOALS:
         value = goals[key]
         lines.append(f"| {label} | {target} | {_n(value, 2)} | {'yes' if check(value) else '**no**'} |")
+    fastest = max(
+        (row for row in results["pipeline"] if row["model"] == options["primary_model"]),
+        key=lambda row: row["images_per_s"]["median"],
+    )
+    against_fastest = goals["end_to_end_jobs_per_s"] / fastest["images_per_s"]["median"]
     lines += [
+        f"| For reference: end to end / the fastest pipeline of any runtime ({fastest['runtime']}) | | "
+        f"{_n(against_fastest, 2)} | |",
         f"| Submit latency p99 at saturation ({goals['saturation_concurrency']} users) | small: it only "
         f"enqueues | {_n(goals['submit_p99_ms_at_saturation'])} ms | |",
         f"| Repeated request answered by the result cache: submit -> finished, p50 / p99 | no worker | "

@@ -9,6 +9,7 @@ keeps torch. `auto` then takes the fastest runtime that passed, timed on the spo
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import tempfile
@@ -36,6 +37,14 @@ PARITY_TOLERANCE = 1e-3
 SPEED_PROBE_SECONDS = 0.3
 """How long `auto` times each runtime that passed parity (batch of one, after a warm-up)."""
 
+PREFERENCE: tuple[Runtime, ...] = ("onnxruntime", "openvino", "torch")
+"""`auto`'s order when runtimes time alike: ONNX Runtime ran the whole pipeline (decode to top 5)
+fastest in docs/benchmarks.md, while its forward pass alone times like OpenVINO's."""
+
+CLEARLY_FASTER = 1.1
+"""`auto` leaves the preferred runtime only for one at least this many times faster: a 0.3 s
+probe on a shared machine cannot tell closer runtimes apart."""
+
 
 def onnx_path(spec: ModelSpec, model_dir: Path) -> Path:
     """Where the exported model lives: a new weights file or torch version means a new export."""
@@ -50,6 +59,16 @@ def export_onnx(classifier: TorchClassifier, spec: ModelSpec, model_dir: Path, i
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    # Workers starting together take turns: the first exports, the others then find the file.
+    with (target.parent / f".{target.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.is_file():
+            return target
+        _export(classifier, spec, target, input_size)
+    return target
+
+
+def _export(classifier: TorchClassifier, spec: ModelSpec, target: Path, input_size: int) -> None:
     started = time.perf_counter()
     example = torch.zeros(2, 3, input_size, input_size)
     # The exporter's graph passes log every rewrite at INFO: hundreds of lines per model.
@@ -73,7 +92,6 @@ def export_onnx(classifier: TorchClassifier, spec: ModelSpec, model_dir: Path, i
         )
         os.replace(partial, target)
     log.info("%s exported to ONNX in %.1f s", spec.id, time.perf_counter() - started)
-    return target
 
 
 def _softmax(logits: np.ndarray) -> torch.Tensor:
@@ -172,7 +190,8 @@ def accelerate(
     """The classifier to serve `spec` with: `choice`, or for `auto` the fastest that passed parity.
 
     Any runtime that cannot be built or disagrees with torch is skipped with its reason; torch
-    itself is always the fallback.
+    itself is always the fallback. `auto` keeps the first of PREFERENCE that passed unless another
+    is CLEARLY_FASTER.
     """
     candidates: list[Runtime] = list(BUILDERS) if choice == "auto" else [choice] if choice != "torch" else []
     # torch runs first, before other runtimes start thread pools of their own.
@@ -195,7 +214,9 @@ def accelerate(
             rejected[runtime] = problem
             log.warning("%s: not using %s: %s; falling back", spec.id, runtime, problem)
     if choice == "auto":
-        chosen: Runtime = max(passed, key=lambda runtime: speeds[runtime])
+        preferred = next(runtime for runtime in PREFERENCE if runtime in passed)
+        fastest = max(passed, key=lambda runtime: speeds[runtime])
+        chosen: Runtime = fastest if speeds[fastest] >= CLEARLY_FASTER * speeds[preferred] else preferred
     else:
         chosen = choice if choice in passed else "torch"
     return passed[chosen], RuntimeChoiceReport(chosen, speeds, rejected)
