@@ -1,4 +1,4 @@
-"""The `imgclf` command: serve | web | worker | prepare | classify."""
+"""The `imgclf` command: serve | web | worker | prepare | bench | healthcheck | classify."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run Redis (embedded unless REDIS_URL is set), workers and web")
-    serve.add_argument("--workers", type=int, help="worker processes (IMGCLF_WORKERS, default 1)")
+    serve.add_argument("--workers", type=int, help="worker processes (IMGCLF_WORKERS; default one per CPU, at most 4)")
     _add_bind_options(serve)
 
     web = commands.add_parser("web", help="run only the web server (needs IMGCLF_REDIS_URL)")
