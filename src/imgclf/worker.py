@@ -75,7 +75,7 @@ def build_worker(settings: Settings, connection: Redis) -> SimpleWorker:
             result_cache_ttl=settings.result_cache_ttl,
         )
     )
-    log.info("worker ready: %d torch threads", threads)
+    log.info("worker ready: %d inference threads", threads)
     # SimpleWorker runs each job in this process. RQ's default Worker forks a child per job, and
     # a forked child hangs in torch once the parent has run a model (OpenMP's thread pool does not
     # survive fork); forking would also lose the point of loading the models once.
