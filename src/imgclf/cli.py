@@ -126,8 +126,8 @@ def _run(command: str, args: argparse.Namespace, settings: Settings) -> int | No
         from imgclf.models.registry import MODELS
 
         spec = MODELS.get(args.model_id)
-        if spec is None or spec.unavailable_reason(settings.models_path):
-            reason = spec.unavailable_reason(settings.models_path) if spec else "unknown model"
+        reason = spec.unavailable_reason(settings.models_path) if spec else "unknown model"
+        if spec is None or reason:
             print(f"imgclf: cannot use {args.model_id}: {reason}", file=sys.stderr)
             return 2
         try:

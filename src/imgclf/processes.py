@@ -77,12 +77,16 @@ def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float = 6
         time.sleep(0.1)
 
 
-def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    """SIGTERM (a warm shutdown for workers), then SIGKILL if it does not end in time."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> bool:
+    """SIGTERM (a warm shutdown for workers, an AOF flush for Redis), then SIGKILL if it does not
+    end in time; True if it had to be killed."""
+    if process.poll() is not None:
+        return False
+    process.terminate()
+    try:
+        process.wait(timeout)
+        return False
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return True

@@ -19,7 +19,7 @@ from imgclf.config import Settings
 from imgclf.embedded_redis import EmbeddedRedis
 from imgclf.images import ImageCatalogue
 from imgclf.prepare import install_sample_photos
-from imgclf.processes import answers, settings_env
+from imgclf.processes import answers, settings_env, stop
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +71,8 @@ class Children:
         for name, process in reversed(self.processes):
             if process.poll() is None:
                 log.info("stopping %s (pid %d)", name, process.pid)
-                process.terminate()
-                try:
-                    process.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    log.warning("%s did not stop in %.0f s; killing it", name, timeout)
-                    process.kill()
-                    process.wait()
+                if stop(process, timeout):
+                    log.warning("%s did not stop in %.0f s; killed it", name, timeout)
 
 
 def serve(settings: Settings) -> int:
