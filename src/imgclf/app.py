@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -27,20 +27,13 @@ from imgclf.errors import ServiceError
 from imgclf.images import ImageCatalogue
 from imgclf.jobs import MAX_WAIT_SECONDS, make_queue
 from imgclf.metrics import ServiceCollector
+from imgclf.security_headers import SecurityHeadersMiddleware
 from imgclf.web.routes import router as web_router
 
 WEB_DIR = Path(__file__).parent / "web"
 SWAGGER_DIR = "/static/vendor/swagger-ui"
 
 log = logging.getLogger(__name__)
-
-# Our pages use no inline script or style attribute, so they can forbid both; /docs cannot
-# (FastAPI's Swagger page starts itself with an inline script), so it gets a looser policy.
-PAGE_CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'"
-DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; frame-ancestors 'none'"
-)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -97,7 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
     ).instrument(app)
     _add_docs(app)
     _add_error_handler(app)
-    _add_security_headers(app)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 
@@ -127,18 +120,6 @@ def _add_error_handler(app: FastAPI) -> None:
             detail = f"Nothing at {request.url.path}; the pages start at / and the API is described at /docs."
             return JSONResponse({"detail": detail}, status_code=404)
         return await http_exception_handler(request, exc)
-
-
-def _add_security_headers(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        docs = request.url.path == "/docs"
-        response.headers.setdefault("Content-Security-Policy", DOCS_CSP if docs else PAGE_CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
 
 
 def app_from_environment() -> FastAPI:

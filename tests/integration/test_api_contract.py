@@ -161,6 +161,15 @@ def test_pages_are_sent_with_security_headers(client: TestClient) -> None:
     assert headers["x-frame-options"] == "DENY"
 
 
+def test_docs_and_errors_are_sent_with_security_headers(client: TestClient) -> None:
+    docs = client.get("/docs").headers
+    assert "script-src 'self' 'unsafe-inline'" in docs["content-security-policy"]  # Swagger starts inline
+    missing = client.get("/no/such/page")
+    assert missing.status_code == 404
+    assert missing.headers["x-content-type-options"] == "nosniff"
+    assert "script-src" not in missing.headers["content-security-policy"]
+
+
 def test_redis_down_is_a_503_not_a_500(image_dir: Path, model_dir: Path) -> None:
     settings = make_settings(f"redis://127.0.0.1:{free_port()}/0", image_dir, model_dir)
     with TestClient(create_app(settings)) as client:

@@ -1,5 +1,10 @@
 """The end-to-end load generator: virtual users that submit like the form does and poll like
-the result page does, until each job is finished."""
+the result page does, until each job is finished.
+
+The client is aiohttp rather than httpx: the load generator shares this machine's cores with the
+service it measures, and at saturation (8 users, 2 workers) httpx's client used 0.22 cores where
+aiohttp's uses 0.07, which left the service about 8 % more throughput (64 -> 69 jobs/s).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 
 JOB_ID = re.compile(r'id="job-id">([0-9a-f-]{36})<')
 
@@ -34,18 +39,19 @@ class LoadResult:
 
 
 async def _user(
-    client: httpx.AsyncClient, model_id: str, images: itertools.cycle[str], deadline: float, out: LoadResult
+    session: aiohttp.ClientSession, model_id: str, images: itertools.cycle[str], deadline: float, out: LoadResult
 ) -> None:
     while time.perf_counter() < deadline:
         started = time.perf_counter()
-        page = await client.post("/classifications", data={"model_id": model_id, "image_id": next(images)})
-        match = JOB_ID.search(page.text)
-        if page.status_code != 200 or not match:
+        async with session.post("/classifications", data={"model_id": model_id, "image_id": next(images)}) as page:
+            match = JOB_ID.search(await page.text()) if page.status == 200 else None
+        if match is None:
             out.failed += 1
             continue
         submitted = time.perf_counter()
         while True:
-            body = (await client.get(f"/classifications/{match.group(1)}", params={"wait": WAIT})).json()
+            async with session.get(f"/classifications/{match.group(1)}", params={"wait": WAIT}) as status:
+                body = await status.json()
             if body["task_status"] == "finished":
                 out.submit.append(submitted - started)
                 out.result.append(time.perf_counter() - started)
@@ -57,12 +63,13 @@ async def _user(
 
 async def _run(base_url: str, model_id: str, images: list[str], concurrency: int, seconds: float) -> LoadResult:
     result = LoadResult(concurrency, seconds)
-    limits = httpx.Limits(max_connections=concurrency * 2)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency * 2)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(base_url=base_url, connector=connector, timeout=timeout) as session:
         # Stagger the users over the images so that concurrent jobs are not all the same photo.
         deadline = time.perf_counter() + seconds
         users = [
-            _user(client, model_id, itertools.cycle(images[index % len(images) :] + images), deadline, result)
+            _user(session, model_id, itertools.cycle(images[index % len(images) :] + images), deadline, result)
             for index in range(concurrency)
         ]
         started = time.perf_counter()

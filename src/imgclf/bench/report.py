@@ -116,7 +116,7 @@ def render_markdown(results: Results, plot_name: str, raw_name: str) -> str:
         "## 4. End to end",
         "",
         f"HTTP submit (the form's POST) -> poll until finished, by concurrent virtual users (asyncio + "
-        f"httpx, on the same machine), {options['load_seconds']} s per level, against the default setup: "
+        f"aiohttp, on the same machine), {options['load_seconds']} s per level, against the default setup: "
         f"one web process, {e2e['workers']} worker(s) with {e2e['threads_per_worker']} inference thread(s), "
         f"on {e2e['runtime']}; the result cache off (the users repeat the same photos).",
         "",

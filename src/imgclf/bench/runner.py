@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime
 import gc
 import itertools
-import logging
 import os
 import platform
 import subprocess
@@ -83,7 +82,6 @@ def run_benchmark(options: BenchOptions, log: Callable[[str], None] = print) -> 
     """Measure everything; returns the raw results (also written by `report`)."""
     cores = os.cpu_count() or 1
     torch.set_num_threads(cores)  # as one default worker
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     results: Results = {"machine": machine(), "options": _options_summary(options)}
     log(f"benchmark on {results['machine']['cpu']} ({cores} cores)")
     with tempfile.TemporaryDirectory(prefix="imgclf-bench-") as tmp:
