@@ -183,11 +183,14 @@ def draw_plot(results: Results, path: Path) -> None:
     levels = results["end_to_end"]["levels"]
     users = [row["concurrency"] for row in levels]
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    left.plot(users, [row["jobs_per_s"]["median"] for row in levels], marker="o", label="end to end")
-    left.axhline(results["goals"]["pipeline_images_per_s"], color="grey", linestyle="--", label="pipeline")
-    left.set(xlabel="concurrent users", ylabel="jobs per second", title="Throughput", xscale="log", ylim=(0, None))
+    throughput = [row["jobs_per_s"]["median"] for row in levels]
+    pipeline = results["goals"]["pipeline_images_per_s"]
+    left.plot(users, throughput, marker="o", label="end to end")
+    left.axhline(pipeline, color="grey", linestyle="--", label="pipeline")
+    top = 1.15 * max(pipeline, *throughput)  # room above the pipeline line for the legend
+    left.set(xlabel="concurrent users", ylabel="jobs per second", title="Throughput", xscale="log", ylim=(0, top))
     left.set_xticks(users, [str(u) for u in users])
-    left.legend()
+    left.legend(loc="lower right")
     for key, style in (("p50", "-"), ("p95", "--"), ("p99", ":")):
         right.plot(users, [row["result_ms"][key] for row in levels], linestyle=style, marker="o",
                    label=f"time to result {key}")  # fmt: skip
