@@ -119,3 +119,12 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+JOB_ID_MARKER = 'id="job-id">'
+
+
+def job_id_from_page(html: str) -> str:
+    """The ticket shown on the result page the form's POST answers with."""
+    start = html.index(JOB_ID_MARKER) + len(JOB_ID_MARKER)
+    return html[start : html.index("<", start)]

@@ -73,6 +73,50 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=40_000_000, ge=1)
     """Images with more pixels than this are refused instead of decoded (decompression bombs)."""
 
+    job_retries: int = Field(default=2, ge=0, le=10)
+    """Times a job whose worker died while running it is put back on the queue; after the last try
+    it fails with a message instead of killing workers forever."""
+
+    max_queued_jobs: int = Field(default=1_000, ge=1)
+    """Jobs allowed to wait in the queue; past it, submissions get 503 + Retry-After. Measured on
+    2 cores the service drains 40-70 jobs/s, so the default is 15-25 s of work: a job accepted at
+    the bound still ends well inside `job_timeout`, and 1,000 jobs keep about 7 MB in Redis."""
+
+    rate_limit_per_minute: int = Field(default=0, ge=0)
+    """Classifications one client address may submit per minute (429 + Retry-After past it);
+    0 turns the limit off. The address is the peer's, or X-Forwarded-For's from a proxy listed in
+    `forwarded_allow_ips` only."""
+
+    max_form_bytes: int = Field(default=8_192, ge=256)
+    """Largest request body of the HTML form and of every JSON route (413 past it)."""
+
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    """Largest request body of an image upload route (413 past it, before it is read whole)."""
+
+    max_header_bytes: int = Field(default=16_384, ge=1024)
+    """Largest request line plus headers, in bytes (431 past it)."""
+
+    max_header_count: int = Field(default=100, ge=10)
+    """Most header fields one request may carry (431 past it)."""
+
+    header_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a client has to send its request line and headers once connected (slow clients are
+    disconnected)."""
+
+    body_timeout: float = Field(default=30.0, gt=0)
+    """Seconds a client may take to send its whole request body (408 past it)."""
+
+    keep_alive_timeout: float = Field(default=5.0, gt=0)
+    """Seconds an idle keep-alive connection stays open."""
+
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    """Host header values the web server answers, comma-separated (`*`: any). Links never come
+    from the Host header either way: the pages use relative URLs."""
+
+    redis_maxmemory: str = "512mb"
+    """`maxmemory` of the embedded Redis (with `noeviction`: a full Redis refuses new jobs with
+    503 instead of dropping old ones). Set the same on an external Redis."""
+
     imagenet_samples_url: str = IMAGENET_SAMPLES_URL
     """Where `imgclf prepare --download` fetches the ImageNet sample images (a zip)."""
 
@@ -88,9 +132,9 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = "127.0.0.1"
     """Proxies whose X-Forwarded-* headers the web server trusts (`*` behind the compose balancer)."""
 
-    @field_validator("models", mode="before")
+    @field_validator("models", "allowed_hosts", mode="before")
     @classmethod
-    def _split_models(cls, value: object) -> object:
+    def _split_lists(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from rq import Queue
 
 from imgclf.choices import Choices, current_choices
@@ -22,8 +23,8 @@ class AppState:
 
     settings: Settings
     redis: Redis
-    redis_waiting: Redis
-    """For long-polling requests: blocking reads outlast `redis`'s socket timeout."""
+    redis_async: AsyncRedis
+    """For long polls: an asyncio client, so a waiting request holds a socket but no thread."""
     queue: Queue
     catalogue: ImageCatalogue
     templates: Jinja2Templates

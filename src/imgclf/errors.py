@@ -3,9 +3,14 @@
 ServiceError                   500, the base: rendered by one handler per surface
 ├── InvalidRequest             422, a form or request field is wrong (errors per field)
 ├── NotFound                   404
-│   ├── UnknownJob             no job with that id (never existed, or expired)
+│   ├── UnknownJob             no job with that id (never existed, expired, or not ours)
 │   └── UnknownImage           no image with that id in the catalogue
-├── QueueUnavailable           503, Redis cannot be reached
+├── CrossSiteRequest           403, a form posted from another site (CSRF)
+├── RequestTimeout             408, the client sent its body too slowly
+├── RequestTooLarge            413, the body is over the route's limit
+├── TooManyRequests            429, this client is over its rate limit (Retry-After)
+├── QueueUnavailable           503, Redis cannot be reached (Retry-After)
+├── QueueFull                  503, too many jobs wait already (Retry-After)
 └── ClassificationError        raised in a worker; its message becomes the job's `error`
 """
 
@@ -16,6 +21,8 @@ class ServiceError(Exception):
     """Base of every error the service raises on purpose."""
 
     status_code = 500
+    retry_after: int | None = None
+    """Seconds after which trying again makes sense; sent as the Retry-After header."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -38,7 +45,8 @@ class NotFound(ServiceError):
 
 class UnknownJob(NotFound):
     def __init__(self, job_id: str) -> None:
-        super().__init__(f"No classification job with id {job_id!r}: it never existed or its result expired.")
+        shown = job_id if len(job_id) <= 60 else job_id[:57] + "..."
+        super().__init__(f"No classification job with id {shown!r}: it never existed or its result expired.")
 
 
 class UnknownImage(NotFound):
@@ -46,11 +54,53 @@ class UnknownImage(NotFound):
         super().__init__(f"No image {image_id!r} in the catalogue; GET /info lists the image ids.")
 
 
+class CrossSiteRequest(ServiceError):
+    status_code = 403
+
+    def __init__(self) -> None:
+        super().__init__("This form was posted from another site; open the form on this site and submit it there.")
+
+
+class RequestTimeout(ServiceError):
+    status_code = 408
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"The request body did not arrive within {seconds:g} s; send it again.")
+
+
+class RequestTooLarge(ServiceError):
+    status_code = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The request body is larger than this route accepts ({limit:,} bytes).")
+
+
+class TooManyRequests(ServiceError):
+    status_code = 429
+
+    def __init__(self, limit: int, retry_after: int) -> None:
+        super().__init__(
+            f"Too many classifications from your address (the limit is {limit} a minute); try again in {retry_after} s."
+        )
+        self.retry_after = retry_after
+
+
 class QueueUnavailable(ServiceError):
     status_code = 503
+    retry_after = 5
 
     def __init__(self) -> None:
         super().__init__("The job queue (Redis) cannot be reached right now; try again shortly.")
+
+
+class QueueFull(ServiceError):
+    status_code = 503
+
+    def __init__(self, waiting: int, retry_after: int) -> None:
+        super().__init__(
+            f"The service is busy: {waiting:,} classifications are already waiting. Try again in {retry_after} s."
+        )
+        self.retry_after = retry_after
 
 
 class ClassificationError(ServiceError):

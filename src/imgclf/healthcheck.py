@@ -8,9 +8,9 @@ import urllib.request
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import SimpleWorker
 
 from imgclf.config import Settings
+from imgclf.liveness import live_workers
 
 
 def check_web(settings: Settings) -> str | None:
@@ -24,15 +24,15 @@ def check_web(settings: Settings) -> str | None:
 
 
 def check_worker(settings: Settings) -> str | None:
-    """None if a worker of this host is registered in Redis (it heartbeats), else what is wrong."""
+    """None if a worker of this host is ready (models loaded, heartbeat fresh), else what is wrong."""
     if not settings.redis_url:
         return "IMGCLF_REDIS_URL is not set"
-    prefix = f"{socket.gethostname()}."  # worker names are <hostname>.<pid>
+    prefix = f"{socket.gethostname()}."  # worker names are <hostname>.<pid>.<random>
     try:
         with Redis.from_url(settings.redis_url, socket_connect_timeout=3) as connection:
-            names = [worker.name for worker in SimpleWorker.all(connection=connection)]
+            names = live_workers(connection)
     except RedisError as exc:
         return f"Redis is unreachable: {exc}"
     if not any(name.startswith(prefix) for name in names):
-        return f"no worker of host {socket.gethostname()} is registered"
+        return f"no worker of host {socket.gethostname()} is ready"
     return None

@@ -15,7 +15,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, SimpleWorker
+from rq import Queue
+
+from imgclf.liveness import live_workers
 
 KEY_PREFIX = "imgclf:metrics:"
 """Redis hashes under this prefix hold the job counters and histograms."""
@@ -24,6 +26,12 @@ JOBS_KEY = KEY_PREFIX + "jobs"
 CACHE_KEY = KEY_PREFIX + "cache"
 RUNTIMES_KEY = KEY_PREFIX + "runtimes"
 """model id -> the inference runtime the most recently started worker chose for it."""
+RESTARTS_KEY = KEY_PREFIX + "restarts"
+"""kind of child (redis, worker, web) -> times `serve` started one again after it died."""
+REJECTED_KEY = KEY_PREFIX + "rejected"
+"""reason -> submissions refused before a job was queued (queue_full, rate_limited)."""
+RETRIES_KEY = KEY_PREFIX + "retries"
+"""outcome (requeued, gave_up) -> jobs whose worker died while running them."""
 
 PHASES = {
     "queue_wait": "Time a job waited in the queue before a worker took it.",
@@ -48,12 +56,53 @@ def record_job(connection: Redis, status: str, durations: Mapping[str, float]) -
     pipe.execute()
 
 
+def mean_job_seconds(connection: Redis) -> float | None:
+    """Mean time a worker spends on one job (decode to top 5), from the histograms; None before
+    the first job."""
+    pipe = connection.pipeline(transaction=False)
+    for phase in ("preprocess", "inference"):
+        pipe.hgetall(KEY_PREFIX + phase)
+    preprocess, inference = (_decoded(raw) for raw in pipe.execute())
+    count = sum(float(value) for field, value in inference.items() if field.startswith("b"))
+    if not count:
+        return None
+    return (float(preprocess.get("sum", 0)) + float(inference.get("sum", 0))) / count
+
+
 def record_runtimes(connection: Redis, runtimes: Mapping[str, str]) -> None:
     """Publish which runtime serves each model (for /metrics and the benchmark)."""
     pipe = connection.pipeline(transaction=False)
     for model_id, runtime in runtimes.items():
         pipe.hset(RUNTIMES_KEY, model_id, runtime)
     pipe.execute()
+
+
+def record_restart(connection: Redis, kind: str) -> None:
+    """Count one restart of a child process by `serve`."""
+    connection.hincrby(RESTARTS_KEY, kind, 1)
+
+
+def record_rejection(connection: Redis, reason: str) -> None:
+    """Count one submission refused for `reason`."""
+    connection.hincrby(REJECTED_KEY, reason, 1)
+
+
+def record_retry(connection: Redis, outcome: str) -> None:
+    """Count one job found orphaned by a dead worker: `requeued` or `gave_up`."""
+    connection.hincrby(RETRIES_KEY, outcome, 1)
+
+
+LABELLED_COUNTERS = {
+    "imgclf_jobs": (JOBS_KEY, "status", "Jobs that ended, by final status."),
+    "imgclf_child_restarts": (RESTARTS_KEY, "kind", "Child processes `imgclf serve` started again after they died."),
+    "imgclf_rejected_submissions": (REJECTED_KEY, "reason", "Submissions refused before queueing, by reason."),
+    "imgclf_orphaned_jobs": (
+        RETRIES_KEY,
+        "outcome",
+        "Jobs whose worker died while running them: requeued for another try, or failed after the last.",
+    ),
+}
+"""Counters kept as Redis hashes, one label each: metric name -> (key, label, help)."""
 
 
 class ServiceCollector(Collector):
@@ -67,26 +116,31 @@ class ServiceCollector(Collector):
         up = GaugeMetricFamily("imgclf_redis_up", "1 when the web process can reach Redis.")
         try:
             depth = len(self.queue)
-            workers = len(SimpleWorker.all(queue=self.queue))
+            workers = len(live_workers(connection))
             pipe = connection.pipeline(transaction=False)
-            pipe.hgetall(JOBS_KEY)
+            for key, _, _ in LABELLED_COUNTERS.values():
+                pipe.hgetall(key)
             pipe.hgetall(CACHE_KEY)
             pipe.hgetall(RUNTIMES_KEY)
             for phase in PHASES:
                 pipe.hgetall(KEY_PREFIX + phase)
-            jobs, cache, runtimes, *phases = pipe.execute()
+            replies = pipe.execute()
         except RedisError:
             up.add_metric([], 0)
             yield up
             return
+        counters, (cache, runtimes, *phases) = replies[: len(LABELLED_COUNTERS)], replies[len(LABELLED_COUNTERS) :]
         up.add_metric([], 1)
         yield up
         yield GaugeMetricFamily("imgclf_queue_depth", "Jobs waiting in the queue.", value=depth)
-        yield GaugeMetricFamily("imgclf_workers_alive", "Workers registered on the queue.", value=workers)
-        ended = CounterMetricFamily("imgclf_jobs", "Jobs that ended, by final status.", labels=["status"])
-        for status, count in sorted(_decoded(jobs).items()):
-            ended.add_metric([status], float(count))
-        yield ended
+        yield GaugeMetricFamily(
+            "imgclf_workers_alive", "Workers with their models loaded and a fresh heartbeat.", value=workers
+        )
+        for (name, (_, label, help_text)), raw in zip(LABELLED_COUNTERS.items(), counters, strict=True):
+            family = CounterMetricFamily(name, help_text, labels=[label])
+            for value, count in sorted(_decoded(raw).items()):
+                family.add_metric([value], float(count))
+            yield family
         runtime_info = GaugeMetricFamily(
             "imgclf_model_runtime", "1 for the runtime workers run each model on.", labels=["model", "runtime"]
         )

@@ -9,13 +9,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 from redis import Redis
-from rq import SimpleWorker
 
 from imgclf.config import Settings
+from imgclf.liveness import live_workers
 
 Role = Literal["web", "worker"]
 
@@ -44,11 +44,16 @@ def spawn(
 
 
 def wait_for_workers(
-    connection: Redis, count: int, processes: Sequence[subprocess.Popen[bytes]], timeout: float = 180
+    connection: Redis,
+    count: int,
+    processes: Sequence[subprocess.Popen[bytes]],
+    timeout: float = 180,
+    counter: Callable[[Redis], int] = lambda connection: len(live_workers(connection)),
 ) -> None:
-    """Return once `count` workers are registered; raise if one of `processes` exits first."""
+    """Return once `count` workers are ready (as `counter` counts them: by default the service's
+    own, with models loaded and a fresh heartbeat); raise if one of `processes` exits first."""
     deadline = time.monotonic() + timeout
-    while len(SimpleWorker.all(connection=connection)) < count:
+    while counter(connection) < count:
         for process in processes:
             if process.poll() is not None:
                 raise RuntimeError(f"a worker exited at start-up with code {process.returncode}")
@@ -80,13 +85,22 @@ def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float = 6
 def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> bool:
     """SIGTERM (a warm shutdown for workers, an AOF flush for Redis), then SIGKILL if it does not
     end in time; True if it had to be killed."""
-    if process.poll() is not None:
-        return False
-    process.terminate()
-    try:
-        process.wait(timeout)
-        return False
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        return True
+    return bool(stop_all([process], timeout))
+
+
+def stop_all(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 20) -> list[subprocess.Popen[bytes]]:
+    """`stop` for several processes at once: all get SIGTERM together and share one deadline, so
+    stopping N workers takes as long as the slowest, not the sum. Returns those that were killed."""
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
+        process.terminate()
+    deadline = time.monotonic() + timeout
+    killed = []
+    for process in running:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            killed.append(process)
+    return killed

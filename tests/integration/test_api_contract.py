@@ -19,7 +19,7 @@ COFFEE = {"model_id": "efficientnet_lite0", "image_id": "coffee.jpg"}
 @pytest.fixture
 def redis_url(redis_server: EmbeddedRedis) -> Iterator[str]:
     """Database 15 of the session's server, emptied for each test; no worker reads it."""
-    url = redis_server.url.rsplit("/", 1)[0] + "/15"
+    url = redis_server.url_for_db(15)
     connection = Redis.from_url(url)
     connection.flushdb()
     yield url

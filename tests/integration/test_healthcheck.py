@@ -19,7 +19,7 @@ def test_worker_check_passes_when_a_worker_of_this_host_is_registered(
     worker_settings: Settings, worker: subprocess.Popen[bytes], redis_server: EmbeddedRedis
 ) -> None:
     assert check_worker(worker_settings) is None
-    idle_db = worker_settings.model_copy(update={"redis_url": redis_server.url.rsplit("/", 1)[0] + "/10"})
+    idle_db = worker_settings.model_copy(update={"redis_url": redis_server.url_for_db(10)})
     assert "no worker of host" in (check_worker(idle_db) or "")
     unreachable = worker_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
     assert "Redis is unreachable" in (check_worker(unreachable) or "")

@@ -15,7 +15,7 @@ from tests.conftest import make_settings, samples
 @pytest.fixture
 def client(redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path) -> Iterator[TestClient]:
     """A web app on an empty database that no worker serves."""
-    url = redis_server.url.rsplit("/", 1)[0] + "/12"
+    url = redis_server.url_for_db(12)
     Redis.from_url(url).flushdb()
     with TestClient(create_app(make_settings(url, image_dir, model_dir))) as test_client:
         yield test_client
@@ -28,7 +28,7 @@ def test_healthz_says_the_process_is_alive(client: TestClient) -> None:
 def test_readyz_is_503_with_a_reason_when_no_worker_is_alive(client: TestClient) -> None:
     response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.json()["reason"].startswith("No worker is alive")
+    assert response.json()["reason"].startswith("No worker is ready")
 
 
 def test_readyz_and_metrics_report_an_unreachable_redis(image_dir: Path, model_dir: Path) -> None:
@@ -37,7 +37,7 @@ def test_readyz_and_metrics_report_an_unreachable_redis(image_dir: Path, model_d
         assert client.get("/healthz").status_code == 200
         response = client.get("/readyz")
         assert response.status_code == 503
-        assert "Redis is unreachable" in response.json()["reason"]
+        assert "Redis (the job queue) is unreachable" in response.json()["reason"]
         assert samples(client.get("/metrics").text)[("imgclf_redis_up", ())] == 0
 
 

@@ -61,7 +61,7 @@ def log_inside_a_job() -> None:
 
 
 def test_lines_logged_while_a_job_runs_get_its_id(redis_server: EmbeddedRedis) -> None:
-    connection = Redis.from_url(redis_server.url.rsplit("/", 1)[0] + "/13")
+    connection = Redis.from_url(redis_server.url_for_db(13))
     connection.flushdb()
     handler = Recorder()
     records = handler.records

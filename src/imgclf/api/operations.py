@@ -2,33 +2,37 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
-from rq import SimpleWorker
 
 from imgclf.dependencies import StateDep
+from imgclf.liveness import live_workers
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """Answer while the web process is alive (it checks nothing else)."""
     return {"status": "alive"}
 
 
-@router.get("/readyz", responses={503: {"description": "Redis unreachable or no worker alive"}})
+@router.get("/readyz", responses={503: {"description": "Redis unreachable or no worker ready"}})
 def readyz(state: StateDep) -> JSONResponse:
-    """Ready when Redis answers and at least one worker is registered on the queue."""
+    """Ready when Redis answers and at least one worker has its models loaded and a fresh heartbeat."""
     try:
-        state.redis.ping()
-        workers = len(SimpleWorker.all(queue=state.queue))
+        workers = len(live_workers(state.redis))
     except RedisError as exc:
-        return JSONResponse({"status": "unavailable", "reason": f"Redis is unreachable: {exc}"}, 503)
+        log.warning("readyz: Redis is unreachable: %s", exc)
+        return JSONResponse({"status": "unavailable", "reason": "Redis (the job queue) is unreachable."}, 503)
     if workers == 0:
-        reason = "No worker is alive: jobs would wait in the queue until one starts."
+        reason = "No worker is ready: jobs would wait in the queue until one has loaded its models."
         return JSONResponse({"status": "unavailable", "reason": reason, "workers": 0}, 503)
     return JSONResponse({"status": "ready", "workers": workers})
 

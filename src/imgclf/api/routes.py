@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from imgclf.dependencies import ChoicesDep, StateDep
-from imgclf.jobs import MAX_WAIT_SECONDS, fetch_job_view
+from imgclf.jobs import MAX_WAIT_SECONDS, fetch_job_view, wait_for_end
 
 router = APIRouter(tags=["classifications"])
 
@@ -29,6 +30,10 @@ class JobStatusBody(BaseModel):
     error: str | None = Field(default=None, description="Only for failed jobs: what went wrong.")
     cached: bool | None = Field(
         default=None, description="true when the result came from the result cache (no worker was needed)."
+    )
+    attempt: int | None = Field(
+        default=None,
+        description="From the second try on: which try runs (a job whose worker died is put back on the queue).",
     )
 
 
@@ -52,7 +57,7 @@ def get_info(choices: ChoicesDep) -> Info:
     response_model_exclude_unset=True,
     responses={404: {"model": ErrorBody, "description": "Unknown or expired job id"}},
 )
-def get_classification(
+async def get_classification(
     job_id: str,
     state: StateDep,
     wait: Annotated[
@@ -65,5 +70,8 @@ def get_classification(
     ] = 0,
 ) -> dict[str, Any]:
     """Return a classification job's status and, once finished, its top-5 result."""
-    connection = state.redis_waiting if wait else state.redis
-    return fetch_job_view(connection, job_id, wait).as_contract()
+    view = await run_in_threadpool(fetch_job_view, state.redis, job_id)
+    if wait and view.pending:
+        await wait_for_end(state.redis_async, job_id, wait)
+        view = await run_in_threadpool(fetch_job_view, state.redis, job_id)
+    return view.as_contract()

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 from redis import Redis
-from rq import SimpleWorker
+from rq import Worker
 
 from imgclf.bench import baseline
 from imgclf.bench.load import LoadResult, generate_load
@@ -28,6 +28,7 @@ from imgclf.config import Settings
 from imgclf.embedded_redis import EmbeddedRedis, free_port
 from imgclf.images import ImageCatalogue
 from imgclf.jobs import CLASSIFY_TASK, make_queue
+from imgclf.liveness import live_workers
 from imgclf.metrics import RUNTIMES_KEY
 from imgclf.models.classifier import Classifier
 from imgclf.models.decoding import open_rgb
@@ -214,7 +215,7 @@ def _start_workers(
     worker_settings = settings.model_copy(
         update={"models": models, "workers": count, "torch_threads": max(1, cores // count)}
     )
-    already = len(SimpleWorker.all(connection=connection))
+    already = len(live_workers(connection))
     processes = [
         spawn("worker", worker_settings, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)
     ]
@@ -348,7 +349,7 @@ def lesson_baseline(options: BenchOptions, settings: Settings, connection: Redis
     """Jobs per second of the lesson's design: forking worker, model built in every job."""
     queue = baseline.make_queue(connection)
     env = {"IMGCLF_TORCH_THREADS": str(os.cpu_count() or 1)}
-    already = len(SimpleWorker.all(connection=connection))
+    already = Worker.count(connection=connection)
     command = [sys.executable, "-m", "imgclf.bench.baseline"]
     process = subprocess.Popen(
         command,
@@ -357,7 +358,7 @@ def lesson_baseline(options: BenchOptions, settings: Settings, connection: Redis
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for_workers(connection, already + 1, [process])
+        wait_for_workers(connection, already + 1, [process], counter=lambda c: Worker.count(connection=c))
         finished = queue.finished_job_registry
 
         def measure() -> float:

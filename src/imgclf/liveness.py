@@ -1,0 +1,64 @@
+"""Which workers are alive and ready: the one place that counts them.
+
+A worker counts once it has loaded its models and while its heartbeat is fresh: it refreshes a
+key of its own with a short TTL (`HEARTBEAT_TTL`) every `HEARTBEAT_INTERVAL` seconds and lists
+its name in a set. Redis expires the key by itself when the worker dies, so no clock of any
+machine is compared, and a dead worker stops counting within `HEARTBEAT_TTL` seconds. (RQ's own
+registration, `rq:workers`, keeps a worker killed with SIGKILL for its worker_ttl plus a minute
+or more, and counts workers that are still loading their models.)
+
+`serve`'s "N worker(s) ready", /readyz, the metrics, the container health check and the reaper
+of jobs whose worker died all ask here.
+"""
+
+from __future__ import annotations
+
+from redis import Redis
+from rq.utils import as_text
+
+HEARTBEAT_INTERVAL = 2.0
+"""Seconds between two heartbeats of a worker."""
+
+HEARTBEAT_TTL = 10
+"""Seconds a heartbeat counts: a worker that misses this many seconds of beats is dead."""
+
+NAMES_KEY = "imgclf:workers"
+"""Set of the names of workers that have beaten at least once (pruned when their key expires)."""
+
+BEAT_PREFIX = "imgclf:worker:"
+"""`imgclf:worker:<name>`: present while that worker's heartbeat is fresh."""
+
+
+def beat(connection: Redis, name: str) -> None:
+    """One heartbeat of a ready worker."""
+    pipe = connection.pipeline(transaction=False)
+    pipe.set(BEAT_PREFIX + name, 1, ex=HEARTBEAT_TTL)
+    pipe.sadd(NAMES_KEY, name)
+    pipe.execute()
+
+
+def forget(connection: Redis, name: str) -> None:
+    """A worker that stops on purpose stops counting at once."""
+    pipe = connection.pipeline(transaction=False)
+    pipe.delete(BEAT_PREFIX + name)
+    pipe.srem(NAMES_KEY, name)
+    pipe.execute()
+
+
+def is_alive(connection: Redis, name: str) -> bool:
+    return bool(connection.exists(BEAT_PREFIX + name))
+
+
+def live_workers(connection: Redis) -> list[str]:
+    """Names of the workers that are ready now, sorted; dead ones are pruned from the set."""
+    names = sorted(as_text(member) for member in connection.smembers(NAMES_KEY))
+    if not names:
+        return []
+    pipe = connection.pipeline(transaction=False)
+    for name in names:
+        pipe.exists(BEAT_PREFIX + name)
+    alive = [name for name, present in zip(names, pipe.execute(), strict=True) if present]
+    dead = sorted(set(names) - set(alive))
+    if dead:
+        connection.srem(NAMES_KEY, *dead)
+    return alive

@@ -1,0 +1,111 @@
+"""Jobs whose worker died: put back on the queue within seconds, or failed after the last try.
+
+Why not RQ's own mechanism: RQ 3's StartedJobRegistry keeps a running job under a score of
+`job_timeout + 60` s from its start, a `SimpleWorker` never extends it while a job runs (only
+the forking worker heartbeats), and the registry is cleaned on the maintenance interval (600 s):
+a killed worker's job stayed `started` for 11 minutes, then failed. Its `Retry` would also retry
+jobs that fail for a good reason (a file that is not an image). And `cleanup()` imports the
+callbacks named in the job hash, which a job pushed by someone else could name.
+
+So: each worker refreshes a heartbeat key with a 10 s TTL (`liveness`), and every worker runs
+`reap` every few seconds. A job in the started registry whose worker has no fresh heartbeat is
+requeued at the front of the queue (it was taken first) with its attempt counted up in its meta,
+or, once `retries` requeues are spent, failed with a message a person can act on. A WATCH on the
+job makes one reaper win when several find the same job. Delivery is at least once: a worker cut
+off from Redis for longer than the TTL has its job run again elsewhere; classifying twice is
+harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from redis import Redis, WatchError
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.executions import Execution
+from rq.job import Job, JobStatus
+from rq.job_lifecycle import record_job_failure
+from rq.serializers import JSONSerializer
+from rq.utils import as_text, parse_composite_key
+
+from imgclf.jobs import ATTEMPT_META_KEY, ERROR_META_KEY
+from imgclf.liveness import is_alive
+from imgclf.metrics import record_retry
+
+log = logging.getLogger(__name__)
+
+REAP_INTERVAL = 3.0
+"""Seconds between two looks for orphaned jobs: with the heartbeat's TTL of 10 s, a dead
+worker's job is back on the queue within about 13 s."""
+
+
+def gave_up_message(attempts: int) -> str:
+    return (
+        f"The worker classifying this image stopped unexpectedly {attempts} times in a row (it may have run "
+        "out of memory on this image); the service gave up. Try a smaller image, or ask the operators."
+    )
+
+
+def reap(connection: Redis, queue: Queue, retries: int) -> int:
+    """Requeue (or, past `retries`, fail) every started job whose worker is dead; returns how many."""
+    registry = queue.started_job_registry
+    handled = 0
+    for raw in connection.zrange(registry.key, 0, -1):
+        member = as_text(raw)  # type: ignore[arg-type]  # members, no scores asked
+        job_id, execution_id = parse_composite_key(member)
+        owner = connection.hget(f"rq:execution:{member}", "worker_name") or connection.hget(
+            Job.key_for(job_id), "worker_name"
+        )
+        worker_name = as_text(owner) if owner else ""
+        if worker_name and is_alive(connection, worker_name):
+            continue
+        outcome = _recover(connection, queue, member, job_id, execution_id, worker_name, retries)
+        if outcome:
+            handled += 1
+            record_retry(connection, outcome)
+    return handled
+
+
+def _recover(
+    connection: Redis, queue: Queue, member: str, job_id: str, execution_id: str, worker_name: str, retries: int
+) -> str | None:
+    registry_key = queue.started_job_registry.key
+    with connection.pipeline() as pipe:
+        try:
+            pipe.watch(Job.key_for(job_id), registry_key)
+            if pipe.zscore(registry_key, member) is None:
+                return None  # another reaper, or the worker itself, got there first
+            try:
+                job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+            except NoSuchJobError:
+                pipe.multi()
+                pipe.zrem(registry_key, member)
+                pipe.execute()
+                return None
+            attempt = int(job.meta.get(ATTEMPT_META_KEY, 1))
+            started = job.get_status(refresh=False) == JobStatus.STARTED
+            pipe.multi()
+            Execution(execution_id, job_id, connection, worker_name=worker_name).delete(job, pipe)
+            outcome: str | None = None
+            if started and attempt <= retries:
+                job.meta[ATTEMPT_META_KEY] = attempt + 1
+                job.started_at = job.ended_at = None
+                queue._enqueue_job(job, pipeline=pipe, at_front=True)
+                outcome = "requeued"
+            elif started:
+                message = gave_up_message(attempt)
+                job.meta[ERROR_META_KEY] = message
+                pipe.hset(job.key, "meta", JSONSerializer.dumps(job.meta))
+                record_job_failure(job, message, pipe)
+                outcome = "gave_up"
+            pipe.execute()
+        except WatchError:
+            return None
+    if outcome == "requeued":
+        log.warning(
+            "worker %s died running this job; try %d queued", worker_name, attempt + 1, extra={"job_id": job_id}
+        )
+    elif outcome == "gave_up":
+        log.error("worker %s died running this job on try %d; failed", worker_name, attempt, extra={"job_id": job_id})
+    return outcome

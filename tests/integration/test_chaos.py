@@ -1,0 +1,142 @@
+"""Chaos under `imgclf serve`: kill -9 a worker mid-job, kill -9 the embedded Redis; every job
+acknowledged before ends finished with the right answer, and serve goes on answering."""
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import psutil
+import pytest
+from PIL import Image
+from redis import Redis
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from imgclf.jobs import make_queue
+from imgclf.prepare import install_sample_photos
+from tests.conftest import job_id_from_page, samples
+from tests.integration.serve_process import Serve, serve
+
+JOBS = 50
+CATS = {"tiger cat", "Egyptian cat", "tabby"}
+SLOW_IMAGE = "slow.png"
+
+
+def post(url: str, image_id: str) -> httpx.Response:
+    return httpx.post(
+        f"{url}/classifications", data={"model_id": "efficientnet_lite0", "image_id": image_id}, timeout=30
+    )
+
+
+def submit(url: str, image_id: str) -> str:
+    page = post(url, image_id)
+    assert page.status_code == 200, page.text
+    return job_id_from_page(page.text)
+
+
+def outcome(url: str, job_id: str, timeout: float = 240) -> dict[str, Any]:
+    """The job's final status, long-polling through a Redis outage (503s are retried)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(f"{url}/classifications/{job_id}?wait=10", timeout=30)
+        except httpx.TransportError:
+            time.sleep(0.5)
+            continue
+        if response.status_code == 503:
+            assert "Retry-After" in response.headers
+            time.sleep(0.5)
+            continue
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        if body["task_status"] not in ("queued", "started"):
+            return body
+    pytest.fail(f"job {job_id} did not end within {timeout} s")
+
+
+def redis_of(running: Serve) -> Redis:
+    """A client of serve's embedded Redis, at the URL serve gave its workers."""
+    worker = next(child for child in running.children() if "worker" in child.cmdline())
+    return Redis.from_url(worker.environ()["IMGCLF_REDIS_URL"])
+
+
+def slow_catalogue(tmp_path: Path) -> None:
+    """The sample photos plus a 25-megapixel PNG that takes a worker most of a second, so a kill
+    lands mid-job."""
+    folder = tmp_path / "data" / "images"
+    install_sample_photos(folder)
+    noise = np.random.default_rng(0).integers(0, 256, (5000, 5000, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(folder / SLOW_IMAGE, compress_level=1)
+
+
+def test_a_worker_killed_mid_job_loses_no_job(tmp_path: Path, model_dir: Path) -> None:
+    slow_catalogue(tmp_path)
+    with serve(tmp_path, model_dir, IMGCLF_RESULT_CACHE_TTL="0") as (running, url):
+        reference = outcome(url, submit(url, SLOW_IMAGE))
+        assert reference["task_status"] == "finished"
+        job_ids = [submit(url, SLOW_IMAGE) for _ in range(JOBS)]
+
+        connection = redis_of(running)
+        registry = make_queue(connection).started_job_registry
+        deadline = time.monotonic() + 60
+        while not (started := registry.get_job_ids(cleanup=False)):
+            assert time.monotonic() < deadline, "no job started"
+            time.sleep(0.02)
+        victim = Job.fetch(started[0], connection=connection, serializer=JSONSerializer)
+        assert victim.worker_name
+        os.kill(int(victim.worker_name.split(".")[1]), signal.SIGKILL)
+        killed_at = time.monotonic()
+
+        running.wait_for("died (killed by SIGKILL)")
+        assert httpx.get(f"{url}/healthz").status_code == 200  # serve goes on
+        while victim.refresh() or victim.meta.get("attempt") != 2:
+            assert time.monotonic() - killed_at < 60, "the killed job was not put back on the queue"
+            time.sleep(0.1)
+        print(f"killed job requeued {time.monotonic() - killed_at:.1f} s after the kill")
+
+        bodies = {job_id: outcome(url, job_id) for job_id in job_ids}
+        assert [body["task_status"] for body in bodies.values()] == ["finished"] * JOBS
+        assert {body["data"][0][0] for body in bodies.values()} == {reference["data"][0][0]}
+        assert bodies[victim.id]["attempt"] == 2
+        metrics = samples(httpx.get(f"{url}/metrics").text)
+        assert metrics[("imgclf_child_restarts_total", (("kind", "worker"),))] == 1
+        assert metrics[("imgclf_orphaned_jobs_total", (("outcome", "requeued"),))] == 1
+        assert running.process.poll() is None
+
+
+def test_a_killed_redis_loses_no_acknowledged_job(tmp_path: Path, model_dir: Path) -> None:
+    with serve(tmp_path, model_dir, IMGCLF_RESULT_CACHE_TTL="0") as (running, url):
+        photos = ["chelsea.jpg", "coffee.jpg"]
+        acknowledged = {submit(url, photos[index % 2]): photos[index % 2] for index in range(JOBS)}
+        redis = next(child for child in running.children() if Path(child.exe()).name == "redis-server")
+        redis.kill()
+        killed_at = time.monotonic()
+        psutil.wait_procs([redis], timeout=10)
+
+        # While Redis is away: the web answers, with 503 + Retry-After for a new job; once it is
+        # back, new jobs are accepted again.
+        refusals = 0
+        while True:
+            assert httpx.get(f"{url}/healthz").status_code == 200
+            response = post(url, "coffee.jpg")
+            if response.status_code == 200:
+                acknowledged[job_id_from_page(response.text)] = "coffee.jpg"
+                break
+            assert response.status_code == 503, response.text
+            assert int(response.headers["Retry-After"]) > 0
+            refusals += 1
+            assert time.monotonic() - killed_at < 60, "Redis did not come back"
+            time.sleep(0.1)
+        print(f"accepting jobs again {time.monotonic() - killed_at:.1f} s after Redis was killed ({refusals} 503s)")
+
+        for job_id, photo in acknowledged.items():
+            body = outcome(url, job_id)
+            assert body["task_status"] == "finished", body
+            top = body["data"][0][0]
+            assert top in CATS if photo == "chelsea.jpg" else top == "espresso"
+        print(f"all {len(acknowledged)} jobs finished {time.monotonic() - killed_at:.1f} s after the kill")
+        assert running.process.poll() is None
