@@ -16,7 +16,9 @@ from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_fastapi_instrumentator import Instrumentator
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from imgclf import __version__
 from imgclf.api.operations import router as operations_router
@@ -25,10 +27,14 @@ from imgclf.config import Settings
 from imgclf.dependencies import AppState
 from imgclf.errors import ServiceError
 from imgclf.images import ImageCatalogue
-from imgclf.jobs import MAX_WAIT_SECONDS, make_queue
+from imgclf.jobs import MAX_LONG_POLLS, MAX_WAIT_SECONDS, make_queue
 from imgclf.metrics import ServiceCollector
 from imgclf.security_headers import SecurityHeadersMiddleware
+from imgclf.web.error_response import error_response
+from imgclf.web.head import HeadMiddleware
+from imgclf.web.limits import BodyLimitMiddleware
 from imgclf.web.routes import router as web_router
+from imgclf.web.unhandled import UnhandledErrorMiddleware
 
 WEB_DIR = Path(__file__).parent / "web"
 SWAGGER_DIR = "/static/vendor/swagger-ui"
@@ -50,14 +56,16 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
-        redis_waiting = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=MAX_WAIT_SECONDS + 5)
+        redis_async = AsyncRedis.from_url(
+            redis_url, socket_connect_timeout=2, socket_timeout=MAX_WAIT_SECONDS + 5, max_connections=MAX_LONG_POLLS
+        )
         queue = make_queue(redis)
         collector = ServiceCollector(queue)
         registry.register(collector)
         app.state.service = AppState(
             settings=settings,
             redis=redis,
-            redis_waiting=redis_waiting,
+            redis_async=redis_async,
             queue=queue,
             catalogue=ImageCatalogue(settings.images_path),
             templates=Jinja2Templates(directory=WEB_DIR / "templates"),
@@ -68,7 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             registry.unregister(collector)
             redis.close()
-            redis_waiting.close()
+            await redis_async.aclose()
 
     app = FastAPI(
         title="Image classification service",
@@ -90,7 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
     ).instrument(app)
     _add_docs(app)
     _add_error_handler(app)
-    app.add_middleware(SecurityHeadersMiddleware)
+    _add_edge_middleware(app, settings)
     return app
 
 
@@ -112,7 +120,7 @@ def _add_error_handler(app: FastAPI) -> None:
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
         if exc.status_code >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc.message)
-        return JSONResponse({"detail": exc.message}, status_code=exc.status_code)
+        return error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -122,6 +130,22 @@ def _add_error_handler(app: FastAPI) -> None:
         return await http_exception_handler(request, exc)
 
 
+def _add_edge_middleware(app: FastAPI, settings: Settings) -> None:
+    """Pure ASGI layers around the routes; the last added is the outermost.
+
+    Outermost to innermost: security headers (on every answer below), the JSON 500 for any
+    unhandled exception, the Host check (only when `allowed_hosts` is not `*`), HEAD as GET,
+    and the body limits, which answer 413/408 before a route reads a body it would refuse.
+    """
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
+    app.add_middleware(HeadMiddleware)
+    if "*" not in settings.allowed_hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
+
+
 def app_from_environment() -> FastAPI:
-    """Factory for `uvicorn --factory imgclf.app:app_from_environment`."""
+    """Factory for `uvicorn --factory imgclf.app:app_from_environment`; `imgclf web` (which
+    also limits request heads, see `imgclf.web.server`) is the way to run it."""
     return create_app(Settings())

@@ -67,21 +67,12 @@ def _run(command: str, args: argparse.Namespace, settings: Settings) -> int | No
 
         return serve(settings)
     if command == "web":
-        import uvicorn
-
-        from imgclf.app import create_app
+        from imgclf.web.server import run
 
         if not settings.redis_url:
             print("imgclf web needs IMGCLF_REDIS_URL (or run `imgclf serve`).", file=sys.stderr)
             return 2
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,  # keep the format configure_logging set up
-            proxy_headers=True,
-            forwarded_allow_ips=settings.forwarded_allow_ips,
-        )
+        run(settings)
         return 0
     if command == "worker":
         from imgclf.worker import run_worker

@@ -13,7 +13,7 @@ from typing import Any
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
-from redis.exceptions import RedisError
+from redis.exceptions import MaxConnectionsError, RedisError
 from rq import Queue
 from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job, JobStatus
@@ -62,9 +62,7 @@ def enqueue_classification(
     "come back later" instead of a queue that grows until Redis runs out of memory.
     """
     try:
-        waiting = queue.count
-        if waiting >= max_queued:
-            raise QueueFull(waiting, seconds_to_drain(queue.connection, waiting - max_queued + 1))
+        _refuse_past(queue, max_queued, queue.count)
         job = queue.enqueue(
             CLASSIFY_TASK,
             model_id,
@@ -75,10 +73,21 @@ def enqueue_classification(
             # A job nobody picked up within this time is dropped instead of running for nobody.
             ttl=result_ttl,
         )
+        # Requests in flight together all pass the first check; looking again after the push
+        # keeps the bound exact. The job is withdrawn only if no worker has taken it yet.
+        waiting = queue.count
+        if waiting > max_queued and queue.connection.lrem(queue.key, 1, job.id):
+            job.delete()
+            _refuse_past(queue, max_queued, waiting)
     except RedisError as exc:
         raise QueueUnavailable() from exc
     log.info("queued %s on %s", model_id, image_id, extra={"job_id": job.id})
     return job.id
+
+
+def _refuse_past(queue: Queue, max_queued: int, waiting: int) -> None:
+    if waiting >= max_queued:
+        raise QueueFull(waiting, seconds_to_drain(queue.connection, waiting - max_queued + 1))
 
 
 RETRY_AFTER_MAX = 60
@@ -124,6 +133,10 @@ class JobView:
 MAX_WAIT_SECONDS = 30
 """Longest a status request may wait for its job to end (long polling)."""
 
+MAX_LONG_POLLS = 1_000
+"""Long polls one web process keeps waiting at once (each holds a Redis connection); past it a
+status request answers at once, as without `wait`."""
+
 PENDING = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
 
 
@@ -163,6 +176,9 @@ async def wait_for_end(connection: AsyncRedis, job_id: str, seconds: float) -> N
     try:
         # "0-0": a result written since the caller last looked is returned at once.
         await connection.xread({Result.get_key(job_id): "0-0"}, count=1, block=max(1, int(seconds * 1000)))
+    except MaxConnectionsError:
+        # MAX_LONG_POLLS are waiting already: this one answers at once and the client polls again.
+        log.info("long poll answered at once: %d waiting already", MAX_LONG_POLLS, extra={"job_id": job_id})
     except RedisError as exc:
         raise QueueUnavailable() from exc
 

@@ -180,7 +180,7 @@ def test_readyz_follows_the_workers(topology: Topology) -> None:
         stop(worker)
     response = httpx.get(f"{topology.url}/readyz")
     assert response.status_code == 503
-    assert "No worker is alive" in response.json()["reason"]
+    assert "No worker is ready" in response.json()["reason"]
 
     topology.workers = [topology.start_worker()]
     wait_until(lambda: httpx.get(f"{topology.url}/readyz").status_code == 200, "a worker to come back")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from imgclf.dependencies import ChoicesDep, StateDep
-from imgclf.errors import InvalidRequest
+from imgclf.errors import CrossSiteRequest, InvalidRequest, QueueFull, QueueUnavailable, TooManyRequests
 from imgclf.submission import submit
+from imgclf.web.origin import is_cross_site
 
 router = APIRouter(include_in_schema=False)
 
@@ -17,7 +19,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, state: StateDep) -> HTMLResponse:
     """Show the home page."""
-    return state.templates.TemplateResponse(request, "home.html")
+    return _render(request, state, "home.html")
 
 
 @router.get("/classifications", response_class=HTMLResponse)
@@ -35,6 +37,9 @@ def request_classification(
     image_id: Annotated[str | None, Form()] = None,
 ) -> HTMLResponse:
     """Queue a classification and answer at once with the result page, which polls for it."""
+    if is_cross_site(request.headers):
+        refusal = CrossSiteRequest()
+        return _form_page(request, state, choices, errors={"form": refusal.message}, status_code=refusal.status_code)
     try:
         model_id, image_id = choices.validate(model_id, image_id)
     except InvalidRequest as exc:
@@ -46,9 +51,26 @@ def request_classification(
             selected={"model_id": model_id, "image_id": image_id},
             status_code=exc.status_code,
         )
-    ticket = submit(state, model_id, image_id)
-    return state.templates.TemplateResponse(
+    try:
+        ticket = submit(state, model_id, image_id, request.client.host if request.client else None)
+    except (QueueFull, QueueUnavailable, TooManyRequests) as exc:
+        if "text/html" not in request.headers.get("accept", ""):
+            raise  # a program: the JSON error, as every other route answers
+        # A browser: the form again, with the reason and when to come back.
+        page = _form_page(
+            request,
+            state,
+            choices,
+            errors={"form": exc.message},
+            selected={"model_id": model_id, "image_id": image_id},
+            status_code=exc.status_code,
+        )
+        if exc.retry_after is not None:
+            page.headers["Retry-After"] = str(exc.retry_after)
+        return page
+    return _render(
         request,
+        state,
         "classification_output.html",
         {
             "job_id": ticket.job_id,
@@ -70,6 +92,24 @@ def catalogue_image(image_id: str, state: StateDep) -> FileResponse:
     )
 
 
+def path_for(request: Request, name: str, /, **path_params: Any) -> str:
+    """A link to a route as a path from the site's root, under the app's root_path.
+
+    Starlette's `url_for` builds absolute URLs from the Host header, which the client chooses
+    (measured: `Host: evil.example` made the page load its CSS from evil.example).
+    """
+    root_path: str = request.scope.get("root_path", "")
+    return root_path.rstrip("/") + str(request.app.url_path_for(name, **path_params))
+
+
+def _render(
+    request: Request, state: StateDep, template: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> HTMLResponse:
+    # `url_for` in the context hides the Jinja environment's own, which is Starlette's.
+    page_context = {**(context or {}), "url_for": partial(path_for, request)}
+    return state.templates.TemplateResponse(request, template, page_context, status_code=status_code)
+
+
 def _form_page(
     request: Request,
     state: StateDep,
@@ -79,8 +119,9 @@ def _form_page(
     selected: dict[str, str | None] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    return state.templates.TemplateResponse(
+    return _render(
         request,
+        state,
         "classification_select.html",
         {
             "models": choices.models,

@@ -1,0 +1,135 @@
+"""Load against a real `imgclf web` with no worker behind it, so jobs stay queued: long polls
+that cost no thread, the queue's bound (503 + Retry-After), the per-client rate limit (429)."""
+
+import asyncio
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis import Redis
+
+from imgclf.embedded_redis import EmbeddedRedis, free_port
+from imgclf.jobs import make_queue
+from imgclf.processes import spawn, stop, wait_for_http
+from tests.conftest import job_id_from_page, make_settings
+
+FORM = {"model_id": "efficientnet_lite0", "image_id": "coffee.jpg"}
+
+
+@contextmanager
+def web_without_workers(
+    redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path, db: int, **settings: Any
+) -> Iterator[tuple[str, Redis]]:
+    """A web server on database `db` (emptied first) and a client of that database."""
+    connection = Redis.from_url(redis_server.url_for_db(db))
+    connection.flushdb()
+    web_settings = make_settings(
+        redis_server.url_for_db(db),
+        image_dir,
+        model_dir,
+        port=free_port(),
+        models=["efficientnet_lite0"],
+        result_cache_ttl=0,
+        **settings,
+    )
+    process = spawn("web", web_settings)
+    url = f"http://127.0.0.1:{web_settings.port}"
+    try:
+        wait_for_http(f"{url}/healthz", process)
+        yield url, connection
+    finally:
+        stop(process)
+        connection.flushdb()
+        connection.close()
+
+
+def test_200_long_polls_leave_healthz_answering(redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path) -> None:
+    with web_without_workers(redis_server, image_dir, model_dir, db=6) as (url, _):
+        job_id = job_id_from_page(httpx.post(f"{url}/classifications", data=FORM).text)
+
+        async def run() -> tuple[list[float], list[int]]:
+            limits = httpx.Limits(max_connections=300)
+            async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+                polls = [
+                    asyncio.create_task(client.get(f"/classifications/{job_id}", params={"wait": 8}))
+                    for _ in range(200)
+                ]
+                await asyncio.sleep(1.5)  # every poll is waiting now
+                assert not any(poll.done() for poll in polls)
+                latencies = []
+                for _ in range(20):
+                    started = time.perf_counter()
+                    response = await client.get("/healthz")
+                    latencies.append(time.perf_counter() - started)
+                    assert response.status_code == 200
+                    await asyncio.sleep(0.05)
+                answers = await asyncio.gather(*polls)
+                return latencies, [answer.status_code for answer in answers]
+
+        latencies, statuses = asyncio.run(run())
+        assert statuses == [200] * 200
+        p99 = statistics.quantiles(latencies, n=100)[98] * 1000
+        print(f"/healthz under 200 long polls: median {statistics.median(latencies) * 1000:.1f} ms, p99 {p99:.1f} ms")
+
+
+def test_a_flood_past_the_bound_gets_503_with_retry_after_and_loses_nothing(
+    redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path
+) -> None:
+    with web_without_workers(redis_server, image_dir, model_dir, db=5, max_queued_jobs=20) as (url, connection):
+
+        async def flood() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+                return await asyncio.gather(*(client.post("/classifications", data=FORM) for _ in range(60)))
+
+        answers = asyncio.run(flood())
+        statuses = sorted({answer.status_code for answer in answers})
+        assert statuses == [200, 503], statuses
+        accepted = [job_id_from_page(answer.text) for answer in answers if answer.status_code == 200]
+        for refused in (answer for answer in answers if answer.status_code == 503):
+            assert 1 <= int(refused.headers["Retry-After"]) <= 60
+            assert "busy" in refused.json()["detail"]
+        assert 0 < len(accepted) <= 20  # never past the bound, even with 60 requests in flight together
+        assert sorted(make_queue(connection).job_ids) == sorted(accepted)  # every accepted job still waits
+
+        while httpx.post(f"{url}/classifications", data=FORM).status_code == 200:
+            pass  # fill the queue to its bound
+        browser = httpx.post(f"{url}/classifications", data=FORM, headers={"Accept": "text/html"})
+        assert browser.status_code == 503 and "Retry-After" in browser.headers
+        assert "busy" in browser.text and "<form" in browser.text  # the form again, with the reason
+        program = httpx.post(f"{url}/classifications", data=FORM)
+        assert program.status_code == 503 and "Retry-After" in program.headers
+        assert "busy" in program.json()["detail"]
+        assert make_queue(connection).count == 20
+
+
+def test_a_client_past_its_rate_limit_gets_429_and_others_do_not(
+    redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path
+) -> None:
+    # The test's client is 127.0.0.1, a trusted proxy by default: X-Forwarded-For names the client.
+    with web_without_workers(redis_server, image_dir, model_dir, db=4, rate_limit_per_minute=3) as (url, _):
+        first = {"X-Forwarded-For": "203.0.113.7"}
+        assert [httpx.post(f"{url}/classifications", data=FORM, headers=first).status_code for _ in range(3)] == [
+            200
+        ] * 3
+        refused = httpx.post(f"{url}/classifications", data=FORM, headers=first)
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        other = httpx.post(f"{url}/classifications", data=FORM, headers={"X-Forwarded-For": "203.0.113.8"})
+        assert other.status_code == 200
+
+
+@pytest.mark.parametrize("db", [3])
+def test_queue_metrics_count_rejections(redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path, db: int) -> None:
+    from tests.conftest import samples
+
+    with web_without_workers(redis_server, image_dir, model_dir, db=db, max_queued_jobs=1) as (url, _):
+        assert httpx.post(f"{url}/classifications", data=FORM).status_code == 200
+        assert httpx.post(f"{url}/classifications", data=FORM).status_code == 503
+        metrics = samples(httpx.get(f"{url}/metrics").text)
+        assert metrics[("imgclf_rejected_submissions_total", (("reason", "queue_full"),))] == 1
+        assert metrics[("imgclf_queue_depth", ())] == 1

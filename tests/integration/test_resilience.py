@@ -1,0 +1,127 @@
+"""What users and operators meet when parts fail: a failed job's message through a long poll,
+foreign job ids, readiness after a worker's death, a worker that outlives a Redis outage, and an
+embedded Redis nobody else can reach."""
+
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+from redis import Redis
+from rq import Queue
+
+from imgclf.config import Settings
+from imgclf.embedded_redis import EmbeddedRedis, free_port
+from imgclf.jobs import enqueue_classification, fetch_job_view, make_queue
+from imgclf.liveness import live_workers
+from imgclf.processes import spawn, stop, wait_for_http, wait_for_workers
+from tests.conftest import BROKEN_IMAGE, job_id_from_page, make_settings
+
+
+def test_a_long_poll_brings_a_failed_jobs_own_message(live_server: str) -> None:
+    page = httpx.post(
+        f"{live_server}/classifications", data={"model_id": "efficientnet_lite0", "image_id": BROKEN_IMAGE}
+    )
+    job_id = job_id_from_page(page.text)
+    body = httpx.get(f"{live_server}/classifications/{job_id}?wait=20", timeout=30).json()
+    assert body["task_status"] == "failed"
+    assert "could not be decoded as an image" in body["error"], body  # the reason, not a generic failure
+    assert "/" not in body["error"]
+
+
+def test_a_job_id_of_another_queue_is_404_json(live_server: str, worker_settings: Settings) -> None:
+    connection = Redis.from_url(worker_settings.redis_url or "")
+    foreign = Queue("another-application", connection=connection).enqueue("os.getcwd")  # pickled, not ours
+    response = httpx.get(f"{live_server}/classifications/{foreign.id}")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "never existed" in response.json()["detail"]
+
+
+def test_readyz_stops_counting_a_killed_worker_within_seconds(
+    redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path
+) -> None:
+    url_db = redis_server.url_for_db(2)
+    connection = Redis.from_url(url_db)
+    connection.flushdb()
+    settings = make_settings(url_db, image_dir, model_dir, port=free_port(), models=["efficientnet_lite0"])
+    web = spawn("web", settings)
+    worker = spawn("worker", settings)
+    url = f"http://127.0.0.1:{settings.port}"
+    try:
+        wait_for_http(f"{url}/healthz", web)
+        loading = httpx.get(f"{url}/readyz")
+        if not live_workers(connection):  # still loading its models: not ready yet
+            assert loading.status_code == 503
+        wait_for_workers(connection, 1, [worker])
+        assert httpx.get(f"{url}/readyz").json() == {"status": "ready", "workers": 1}
+        worker.kill()
+        killed = time.monotonic()
+        while httpx.get(f"{url}/readyz").status_code == 200:
+            assert time.monotonic() - killed < 30, "/readyz still counts a worker killed 30 s ago"
+            time.sleep(0.2)
+        print(f"/readyz saw the worker's death after {time.monotonic() - killed:.1f} s")
+    finally:
+        stop(worker)
+        stop(web)
+        connection.flushdb()
+
+
+def test_a_worker_outlives_a_redis_outage(tmp_path: Path, image_dir: Path, model_dir: Path) -> None:
+    redis = EmbeddedRedis(tmp_path / "redis")
+    redis.start()
+    settings = make_settings(redis.url, image_dir, model_dir, models=["efficientnet_lite0"], result_cache_ttl=0)
+    connection = Redis.from_url(redis.url)
+    worker = spawn("worker", settings, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_workers(connection, 1, [worker])
+        assert redis.process is not None
+        redis.process.kill()
+        redis.process.wait()
+        time.sleep(3)
+        assert worker.poll() is None, "the worker exited when Redis went away"
+        redis.start()  # same socket, same append-only file
+        wait_for_workers(connection, 1, [worker], timeout=60)
+        job_id = enqueue_classification(
+            make_queue(connection), "efficientnet_lite0", "coffee.jpg", job_timeout=60, result_ttl=60, max_queued=10
+        )
+        deadline = time.monotonic() + 60
+        while (view := fetch_job_view(connection, job_id)).pending:
+            assert time.monotonic() < deadline, "the job did not run after Redis came back"
+            time.sleep(0.1)
+        assert view.task_status == "finished" and view.data is not None
+        assert view.data[0][0] == "espresso"
+    finally:
+        stop(worker)
+        redis.stop()
+
+
+def test_the_embedded_redis_is_reachable_only_by_the_services_user(tmp_path: Path) -> None:
+    redis = EmbeddedRedis(tmp_path / "redis")
+    redis.start()
+    try:
+        assert redis.process is not None and redis.socket is not None
+        server = psutil.Process(redis.process.pid)
+        assert server.net_connections(kind="inet") == []  # no TCP port at all
+        assert stat.S_IMODE(redis.socket.parent.stat().st_mode) == 0o700
+        assert redis.client().ping()
+    finally:
+        redis.stop()
+
+    protected = EmbeddedRedis(tmp_path / "tcp", password="s3cret-for-the-test")
+    protected.start()
+    try:
+        assert protected.process is not None
+        assert "s3cret-for-the-test" not in " ".join(psutil.Process(protected.process.pid).cmdline())
+        assert stat.S_IMODE((tmp_path / "tcp" / "redis.conf").stat().st_mode) == 0o600
+        refused = Redis(port=protected.port)
+        try:
+            refused.ping()
+            raise AssertionError("Redis answered without the password")
+        except Exception as exc:  # redis-py raises AuthenticationError
+            assert "auth" in str(exc).lower()
+    finally:
+        protected.stop()
