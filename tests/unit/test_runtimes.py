@@ -9,7 +9,16 @@ from imgclf.models import runtimes
 from imgclf.models.classifier import Classifier, TorchClassifier
 from imgclf.models.loading import load_classifier
 from imgclf.models.registry import MODELS
-from imgclf.models.runtimes import accelerate, export_onnx, onnx_path, parity_problem, probe_batch
+from imgclf.models.runtimes import (
+    BUILDERS,
+    OpenVinoClassifier,
+    accelerate,
+    export_onnx,
+    onnx_path,
+    openvino_config,
+    parity_problem,
+    probe_batch,
+)
 
 CATS = {"tiger cat", "Egyptian cat", "tabby"}
 SPEC = MODELS["efficientnet_lite0"]
@@ -25,10 +34,21 @@ def reference(model_dir: Path) -> TorchClassifier:
     return load_classifier(SPEC, model_dir)
 
 
+def built_or_skipped(runtime: runtimes.Runtime, reference: TorchClassifier, model_dir: Path) -> Classifier:
+    """`runtime` built on the exported model; the test is skipped, with the reason, on a machine
+    where the runtime cannot run at all. One that runs but disagrees with torch still fails."""
+    model_file = export_onnx(reference, SPEC, model_dir, 224)
+    try:
+        return BUILDERS[runtime](reference, model_file, 2)
+    except Exception as exc:
+        pytest.skip(f"{runtime} cannot run on this machine: {type(exc).__name__}: {exc}")
+
+
 @pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
 def test_an_accelerated_runtime_matches_torch_and_is_used(
     reference: TorchClassifier, model_dir: Path, runtime: runtimes.Runtime
 ) -> None:
+    built_or_skipped(runtime, reference, model_dir)
     probe = probe_batch(reference)
     classifier, report = accelerate(reference, SPEC, model_dir, probe, runtime, threads=2)
     assert report.chosen == runtime and classifier.runtime == runtime
@@ -42,6 +62,8 @@ def test_an_accelerated_runtime_matches_torch_and_is_used(
 def test_auto_keeps_the_preferred_runtime_unless_another_is_clearly_faster(
     reference: TorchClassifier, model_dir: Path
 ) -> None:
+    for runtime in BUILDERS:
+        built_or_skipped(runtime, reference, model_dir)
     classifier, report = accelerate(reference, SPEC, model_dir, probe_batch(reference), "auto", threads=2)
     speeds = report.images_per_s
     assert set(speeds) == {"torch", "onnxruntime", "openvino"}
@@ -52,6 +74,18 @@ def test_auto_keeps_the_preferred_runtime_unless_another_is_clearly_faster(
         assert report.chosen == "onnxruntime"
     assert classifier.runtime == report.chosen
     assert report.chosen != "torch"  # torch is several times slower on these models
+
+
+def test_openvino_is_asked_for_float32_and_runs_in_it(reference: TorchClassifier, model_dir: Path) -> None:
+    classifier = built_or_skipped("openvino", reference, model_dir)
+    assert isinstance(classifier, OpenVinoClassifier)
+    import openvino
+    import openvino.properties.hint as hints
+
+    # Asked for explicitly: on a CPU with bfloat16 instructions the default would be bfloat16,
+    # which the compiled model reports below (on other CPUs float32 is all it can report).
+    assert openvino_config(2)[hints.inference_precision] == openvino.Type.f32
+    assert classifier.compiled.get_property(hints.inference_precision) == openvino.Type.f32
 
 
 def test_the_export_is_done_once_and_reused(reference: TorchClassifier, model_dir: Path) -> None:

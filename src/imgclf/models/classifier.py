@@ -32,7 +32,8 @@ class Classifier:
         self.transform = transform
         self.labels = list(labels)
         self.decode_size = decode_size
-        """The shorter side the transform first resizes to: JPEGs need not be decoded larger."""
+        """The shorter side the transform first resizes to: `prepare_file` decodes no larger than
+        needed for it (`decoding.open_rgb`'s `draft_size`)."""
 
     def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """Images -> one normalised N x 3 x H x W batch, as this model expects."""
@@ -57,7 +58,8 @@ class Classifier:
         return self.top_k(self.predict(self.preprocess(images)), k)
 
     def prepare_file(self, path: Path, max_pixels: int) -> torch.Tensor:
-        """Decode an image file (at reduced scale where possible) and preprocess it: a batch of one."""
+        """Decode an image file (reduced where it is much larger than `decode_size`) and preprocess
+        it: a batch of one."""
         return self.preprocess([open_rgb(path, max_pixels, self.decode_size)])
 
 

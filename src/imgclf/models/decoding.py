@@ -1,48 +1,181 @@
-"""Turning an image file into an RGB picture, with limits, before any model sees it."""
+"""Turning an image file into an RGB picture, with limits, before any model sees it.
+
+Memory: the file's picture is decoded once at full size (at most 4 bytes a pixel in every
+Pillow mode, so 160 MB at the default 40-megapixel limit); everything after that works on bands
+of rows, so with `draft_size` the decode needs about that one picture and little more. Without
+it, or for a picture too narrow to reduce, the full-size RGB result is a second one. WebP is the
+exception: while it loads, Pillow's WebP decoder also holds two canvases of its own and a copy
+of the frame, about four pictures in all.
+"""
 
 from __future__ import annotations
 
+import struct
+import threading
 import warnings
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from imgclf.errors import ClassificationError
+
+FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP")
+"""The decoders Pillow may try: the catalogue's suffixes, so no other one (e.g. EPS, which runs
+Ghostscript) ever sees an uploaded file. The JPEG decoder also reads the multi-picture JPEGs
+many cameras write, which Pillow names MPO."""
+
+NOT_AN_IMAGE = (
+    "The file could not be decoded as an image: it is not a JPEG, PNG, GIF, BMP, TIFF or WebP image the service reads."
+)
+DAMAGED = "The file could not be decoded as an image: it is truncated or damaged."
+"""The service's own words: Pillow's messages name the server's paths and its internals."""
+
+REDUCING_GAP = 2
+"""Other formats are reduced only down to this many times `draft_size`: a box-filter reduction
+followed by the model's own resize, as Pillow's `resize(reducing_gap=...)` does, is close to
+resizing the whole picture once the gap is 2 or more."""
+
+BAND_PIXELS = 1 << 20
+"""Pixels converted at a time after the decode: a few MB per step instead of full-size copies."""
+
+_ROTATIONS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+"""EXIF orientation -> the transpose that shows the picture upright (as ImageOps.exif_transpose)."""
+
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error, zlib.error)
+"""What Pillow's decoders raise on broken data; its messages are not the user's business."""
+
+_pillow_limit = threading.Lock()
 
 
 def open_rgb(path: Path, max_pixels: int, draft_size: int | None = None) -> Image.Image:
     """Decode `path` into an RGB image: EXIF rotation applied, transparency laid on white.
 
-    With `draft_size`, a JPEG is decoded directly at a reduced scale (1/2, 1/4 or 1/8) that keeps
-    both sides at least `draft_size` pixels: the model resizes it to about that anyway, and
-    decoding a 12-megapixel photo at 1/8 scale is an order of magnitude faster.
-    Raises ClassificationError for files that are not images, are truncated or too large.
+    With `draft_size` (the model resizes the picture's shorter side to about that anyway) a
+    JPEG is decoded directly at 1/2, 1/4 or 1/8 scale, keeping both sides at least `draft_size`
+    pixels: an order of magnitude faster for a 12-megapixel photo. Other formats are decoded
+    whole and then shrunk by an integer factor that keeps both sides at least REDUCING_GAP x
+    `draft_size`, before any colour conversion; a picture too small for that is left as it is.
+    Raises ClassificationError, with a message for the user, for files that are not images,
+    are truncated or have more than `max_pixels` pixels (checked from the header, before decoding).
     """
     try:
-        with Image.open(path) as image:
-            pixels = image.width * image.height
-            if pixels > max_pixels:
-                raise ClassificationError(
-                    f"The image is {image.width} x {image.height} pixels; the limit is {max_pixels:,} pixels."
-                )
-            if draft_size and image.format == "JPEG":
-                image.draft("RGB", (draft_size, draft_size))
-            # Pillow warns (and past twice its own limit, raises) on huge images; our limit is
-            # already checked above, so its warning is noise here.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                image.load()
-            upright = ImageOps.exif_transpose(image) or image
-            return _to_rgb(upright)
-    except ClassificationError:
-        raise
+        file = path.open("rb")
     except FileNotFoundError as exc:
         raise ClassificationError("The image file is no longer in the catalogue.") from exc
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
-        raise ClassificationError(f"The file could not be decoded as an image: {exc}") from exc
+    except OSError as exc:
+        raise ClassificationError("The image file could not be read on the server.") from exc
+    with file:
+        image, over_pillows_limit = _open(file)
+        _check_size(image.size, max_pixels)
+        jpeg = image.format in ("JPEG", "MPO")
+        if draft_size and jpeg:
+            image.draft("RGB", (draft_size, draft_size))
+        try:
+            # TIFF checks Pillow's limit again while it decodes.
+            with _pillow_limit_off() if over_pillows_limit else _pillow_warnings_off():
+                image.load()
+            orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+        except Image.DecompressionBombError as exc:  # a GIF frame larger than the picture's header
+            raise ClassificationError(f"The image is larger than the limit of {max_pixels:,} pixels.") from exc
+        except _DECODE_ERRORS as exc:
+            raise ClassificationError(DAMAGED) from exc
+        # A JPEG keeps exactly the scale its draft chose: at worst 1/8, already 1/64 of the pixels.
+        factor = max(1, min(image.size) // (REDUCING_GAP * draft_size)) if draft_size and not jpeg else 1
+        try:
+            picture = _to_rgb(image, factor)
+        except ValueError as exc:  # a colour mode Pillow cannot convert
+            raise ClassificationError(NOT_AN_IMAGE) from exc
+    # The decoded picture is released before the transpose makes its copy of the result.
+    del image
+    rotation = _ROTATIONS.get(orientation)
+    return picture.transpose(rotation) if rotation is not None else picture
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def _open(file: IO[bytes]) -> tuple[ImageFile.ImageFile, bool]:
+    """Read the header only (its size is checked before any pixel is decoded); True if the
+    picture is over Pillow's own limit."""
+    try:
+        try:
+            with _pillow_warnings_off():
+                return Image.open(file, formats=FORMATS), False
+        except Image.DecompressionBombError:
+            # Past twice its own limit Pillow refuses inside Image.open, before our check can run:
+            # its message would replace ours and its limit would cap a larger
+            # IMGCLF_MAX_IMAGE_PIXELS. The header is read again with Pillow's check off, so that
+            # only ours applies.
+            with _pillow_limit_off():
+                return Image.open(file, formats=FORMATS), True
+    except UnidentifiedImageError as exc:
+        raise ClassificationError(NOT_AN_IMAGE) from exc
+    except _DECODE_ERRORS as exc:
+        raise ClassificationError(DAMAGED) from exc
+
+
+@contextmanager
+def _pillow_warnings_off() -> Iterator[None]:
+    # Pillow warns past its own limit (89 megapixels); ours is checked from the header, so the
+    # warning would only be noise in the worker's log.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
+
+
+@contextmanager
+def _pillow_limit_off() -> Iterator[None]:
+    # Pillow's limit is a module global with no per-call override. Raising it for good would
+    # silently change every other Pillow user in the process; re-implementing Image.open's choice
+    # of decoder to read the size without the check would drift from Pillow's. So it is lifted
+    # only for files Pillow refused, and only while their header is read (and, for the rare one
+    # within a raised IMGCLF_MAX_IMAGE_PIXELS, decoded); the lock keeps two of these from
+    # restoring each other's value.
+    with _pillow_limit:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _check_size(size: tuple[int, int], max_pixels: int) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise ClassificationError(f"The image is {width} x {height} pixels; the limit is {max_pixels:,} pixels.")
+
+
+def _to_rgb(image: Image.Image, factor: int) -> Image.Image:
+    """`image` in RGB, transparency laid on white, reduced `factor` times, one band of rows at a time.
+
+    Each band goes through exactly the per-pixel steps the whole image would, and band heights
+    are multiples of `factor`, so the result equals converting the whole image and reducing it.
+    """
+    if factor == 1 and image.mode == "RGB":
+        return image  # convert("RGB") would only copy it
+    width, height = image.size
+    rows = max(factor, BAND_PIXELS // width // factor * factor)
+    if rows >= height:
+        whole = _band_to_rgb(image)
+        return whole.reduce(factor) if factor > 1 else whole
+    result = Image.new("RGB", (-(-width // factor), -(-height // factor)))
+    for top in range(0, height, rows):
+        band = _band_to_rgb(image.crop((0, top, width, min(top + rows, height))))
+        result.paste(band.reduce(factor) if factor > 1 else band, (0, top // factor))
+    return result
+
+
+def _band_to_rgb(image: Image.Image) -> Image.Image:
     if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -114,6 +114,11 @@ class OnnxRuntimeClassifier(Classifier):
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Idle threads sleep instead of spinning: the web process and other workers share the CPUs.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # The CPU provider computes a float32 model in float32 and has no precision hint. Its one
+        # reduced-precision switch, bfloat16 matrix products in ARM64 builds, is off by default; it
+        # is pinned off so that a changed default cannot bring back the parity failures that
+        # OpenVINO's default bfloat16 caused (see `openvino_config`).
+        options.add_session_config_entry("mlas.enable_gemm_fastmath_arm64_bfloat16", "0")
         self.session = onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
 
     def predict(self, batch: torch.Tensor) -> torch.Tensor:
@@ -128,26 +133,33 @@ class OpenVinoClassifier(Classifier):
 
     def __init__(self, base: Classifier, model_file: Path, threads: int) -> None:
         import openvino
-        import openvino.properties as properties
-        import openvino.properties.hint as hints
 
         super().__init__(base.model_id, base.transform, base.labels, base.decode_size)
         core = openvino.Core()
-        self.compiled = core.compile_model(
-            core.read_model(str(model_file)),
-            "CPU",
-            {
-                properties.inference_num_threads: threads,
-                hints.performance_mode: hints.PerformanceMode.LATENCY,
-                # No pinning: several workers on one machine would pin their threads to the same cores.
-                hints.enable_cpu_pinning: False,
-            },
-        )
+        self.compiled = core.compile_model(core.read_model(str(model_file)), "CPU", openvino_config(threads))
         self.request = self.compiled.create_infer_request()
 
     def predict(self, batch: torch.Tensor) -> torch.Tensor:
         outputs = self.request.infer({0: batch.numpy()})
         return _softmax(outputs[self.compiled.output(0)])
+
+
+def openvino_config(threads: int) -> dict[Any, Any]:
+    """OpenVINO's CPU compile options: latency, `threads` threads, float32."""
+    import openvino
+    import openvino.properties as properties
+    import openvino.properties.hint as hints
+
+    return {
+        properties.inference_num_threads: threads,
+        hints.performance_mode: hints.PerformanceMode.LATENCY,
+        # No pinning: several workers on one machine would pin their threads to the same cores.
+        hints.enable_cpu_pinning: False,
+        # On CPUs with bfloat16 instructions (avx512_bf16 or AMX: recent EPYCs and Xeons) OpenVINO
+        # computes in bfloat16 unless told otherwise; its probabilities then differ from torch's
+        # by more than PARITY_TOLERANCE, and the parity check turned OpenVINO down there.
+        hints.inference_precision: openvino.Type.f32,
+    }
 
 
 BUILDERS: dict[Runtime, Callable[[Classifier, Path, int], Classifier]] = {
