@@ -62,21 +62,28 @@ class Serve:
         return psutil.Process(self.process.pid).children(recursive=True)
 
 
-@contextmanager
-def serve(tmp_path: Path, model_dir: Path, **variables: str) -> Iterator[tuple[Serve, str]]:
-    """serve in `tmp_path` (its own data folder) with the session's model cache (ONNX exports
-    are made once), one model and two workers, once the workers are ready."""
-    port = free_port()
+def serve_env(model_dir: Path, port: int, **variables: str) -> dict[str, str]:
+    """serve's environment: one model, two workers, the session's model cache (ONNX exports are
+    made once), nothing of the caller's IMGCLF_* settings."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("IMGCLF_")}
     env.pop("REDIS_URL", None)
     env.update(
-        IMGCLF_PORT=str(port),
-        IMGCLF_MODELS="efficientnet_lite0",
-        IMGCLF_WORKERS="2",
-        IMGCLF_MODEL_DIR=str(model_dir),
-        **variables,
+        {
+            "IMGCLF_PORT": str(port),
+            "IMGCLF_MODELS": "efficientnet_lite0",
+            "IMGCLF_WORKERS": "2",
+            "IMGCLF_MODEL_DIR": str(model_dir),
+            **variables,
+        }
     )
-    running = Serve(tmp_path, env)
+    return env
+
+
+@contextmanager
+def serve(tmp_path: Path, model_dir: Path, **variables: str) -> Iterator[tuple[Serve, str]]:
+    """serve in `tmp_path` (its own data folder), once the workers are ready."""
+    port = free_port()
+    running = Serve(tmp_path, serve_env(model_dir, port, **variables))
     try:
         running.wait_for(f"running at http://127.0.0.1:{port}")
         running.wait_for("worker(s) ready")

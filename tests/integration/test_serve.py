@@ -1,6 +1,7 @@
 """`imgclf serve`: one command starts Redis, a worker and the web server, and Ctrl+C stops them all."""
 
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from imgclf.embedded_redis import EmbeddedRedis
 from tests.conftest import job_id_from_page
-from tests.integration.serve_process import Serve, serve
+from tests.integration.serve_process import Serve, serve, serve_env
 
 
 def stop_with_ctrl_c(running: Serve) -> list[psutil.Process]:
@@ -69,3 +70,19 @@ def test_serve_killed_outright_takes_its_children_along(tmp_path: Path, model_di
         running.process.kill()
         _, alive = psutil.wait_procs(children, timeout=20)
         assert alive == [], f"left behind: {alive}"
+
+
+def test_serve_gives_up_on_a_child_that_cannot_start(tmp_path: Path, model_dir: Path) -> None:
+    """A web server whose port is taken dies at every start: serve tries a few times with a
+    back-off, then stops with the reason instead of restarting it forever."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        running = Serve(tmp_path, serve_env(model_dir, port, IMGCLF_WORKERS="1"))
+        try:
+            running.wait_for("starting it again in 1 s")
+            assert running.process.wait(120) == 1
+            running.wait_for("web died 5 times in a row at start-up (exit code 3); stopping the service", timeout=5)
+        finally:
+            running.close()
