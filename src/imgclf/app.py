@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -128,6 +129,16 @@ def _add_error_handler(app: FastAPI) -> None:
             detail = f"Nothing at {request.url.path}; the pages start at / and the API is described at /docs."
             return JSONResponse({"detail": detail}, status_code=404)
         return await http_exception_handler(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer echoes the input, which for an upload part is its file name, its
+        # headers and the parser's internals: keep where and what, drop what was sent.
+        errors = [
+            {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
+            for error in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
 
 
 def _add_edge_middleware(app: FastAPI, settings: Settings) -> None:

@@ -178,3 +178,14 @@ def test_redis_down_is_a_503_not_a_500(image_dir: Path, model_dir: Path) -> None
         assert "cannot be reached" in response.json()["detail"]
         status = client.get("/classifications/3f2b8c1e-0000-4000-8000-000000000000")
         assert status.status_code == 503
+
+
+def test_a_file_where_a_field_belongs_is_a_422_that_echoes_nothing(client: TestClient) -> None:
+    response = client.post(
+        "/classifications",
+        files={"model_id": ("secret-name.txt", b"x" * 10, "text/plain")},
+        data={"image_id": "coffee.jpg"},
+    )
+    assert response.status_code == 422
+    assert "secret-name" not in response.text
+    assert "max_mem_size" not in response.text

@@ -7,14 +7,22 @@ import logging
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
+from imgclf.api.routes import EDGE_RESPONSES
 from imgclf.dependencies import StateDep
 from imgclf.liveness import live_workers
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], responses=EDGE_RESPONSES)
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="`ready` or `unavailable`.")
+    workers: int | None = Field(default=None, description="Workers alive, when Redis answered.")
+    reason: str | None = Field(default=None, description="Why the service is not ready.")
 
 
 @router.get("/healthz")
@@ -23,7 +31,13 @@ async def healthz() -> dict[str, str]:
     return {"status": "alive"}
 
 
-@router.get("/readyz", responses={503: {"description": "Redis unreachable or no worker ready"}})
+@router.get(
+    "/readyz",
+    responses={
+        200: {"model": Readiness},
+        503: {"model": Readiness, "description": "Redis unreachable or no worker ready"},
+    },
+)
 def readyz(state: StateDep) -> JSONResponse:
     """Ready when Redis answers and at least one worker has its models loaded and a fresh heartbeat."""
     try:
@@ -37,7 +51,13 @@ def readyz(state: StateDep) -> JSONResponse:
     return JSONResponse({"status": "ready", "workers": workers})
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"description": "Prometheus' text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    },
+)
 def metrics(state: StateDep) -> Response:
     """Prometheus metrics: queue depth, workers, jobs, job phase latencies, HTTP durations."""
     return Response(generate_latest(state.metrics_registry), media_type=CONTENT_TYPE_LATEST)

@@ -5,15 +5,39 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
+from imgclf.api.routes import EDGE_RESPONSES, JSON_ERROR, PLAIN_TEXT, RETRY_AFTER, json_error
 from imgclf.dependencies import ChoicesDep, StateDep
 from imgclf.errors import CrossSiteRequest, InvalidRequest, QueueFull, QueueUnavailable, TooManyRequests
 from imgclf.submission import submit
 from imgclf.web.origin import is_cross_site
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["pages"], responses=EDGE_RESPONSES)
+
+HTML = {"text/html": {"schema": {"type": "string"}}}
+
+BUSY = {"content": {**HTML, **JSON_ERROR}, "headers": RETRY_AFTER}
+"""A refusal with Retry-After: the form again for a browser (Accept: text/html), else the JSON error."""
+
+CROSS_SITE_HEADERS = [
+    {
+        "name": "Sec-Fetch-Site",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "enum": ["same-origin", "none", "same-site", "cross-site"]},
+        "description": "Sent by browsers: a post is refused (403) unless it is `same-origin` or `none`.",
+    },
+    {
+        "name": "Origin",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "Sent by browsers: a post is refused (403) unless it names the Host header's host and port.",
+    },
+]
+"""The headers of the cross-site check (`imgclf.web.origin`); programs may send neither."""
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -28,13 +52,31 @@ def classification_form(request: Request, state: StateDep, choices: ChoicesDep) 
     return _form_page(request, state, choices)
 
 
-@router.post("/classifications", response_class=HTMLResponse)
+@router.post(
+    "/classifications",
+    response_class=HTMLResponse,
+    responses={
+        200: {"description": "Queued (or answered from the result cache): the result page, which polls for the job"},
+        400: {
+            "description": "The body cannot be parsed as a form (JSON), or the Host header or the request is refused "
+            "(text/plain, as on every route)",
+            "content": {**PLAIN_TEXT, **JSON_ERROR},
+        },
+        403: {"description": "Posted from another site: the form again, with the reason", "content": HTML},
+        422: {"description": "A field is missing or unknown: the form again, a message per field", "content": HTML},
+        429: {"description": "Over IMGCLF_RATE_LIMIT_PER_MINUTE for this client", **BUSY},
+        503: {"description": "The queue is full (IMGCLF_MAX_QUEUED_JOBS) or Redis cannot be reached", **BUSY},
+    },
+    openapi_extra={"parameters": CROSS_SITE_HEADERS},
+)
 def request_classification(
     request: Request,
     state: StateDep,
     choices: ChoicesDep,
-    model_id: Annotated[str | None, Form()] = None,
-    image_id: Annotated[str | None, Form()] = None,
+    model_id: Annotated[
+        str | None, Form(description="A model id from GET /info.", examples=["efficientnet_lite0"])
+    ] = None,
+    image_id: Annotated[str | None, Form(description="An image id from GET /info.", examples=["chelsea.jpg"])] = None,
 ) -> HTMLResponse:
     """Queue a classification and answer at once with the result page, which polls for it."""
     if is_cross_site(request.headers):
@@ -81,8 +123,17 @@ def request_classification(
     )
 
 
-@router.get("/images/{image_id}")
-def catalogue_image(image_id: str, state: StateDep) -> FileResponse:
+@router.get(
+    "/images/{image_id}",
+    response_class=FileResponse,
+    responses={
+        200: {"description": "The photo", "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}},
+        404: json_error("No such image in the catalogue"),
+    },
+)
+def catalogue_image(
+    image_id: Annotated[str, Path(description="An image id from GET /info.", examples=["chelsea.jpg"])], state: StateDep
+) -> FileResponse:
     """Send one catalogue photo (404 for anything not in the catalogue)."""
     path = state.catalogue.path(image_id)
     return FileResponse(
