@@ -62,10 +62,12 @@ class EmbeddedRedis:
         *,
         password: str | None = None,
         maxmemory: str = "512mb",
+        appendfsync: str = "no",
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.password = password
         self.maxmemory = maxmemory
+        self.appendfsync = appendfsync
         self.port = free_port() if password else 0
         self.socket = None if password else self._socket_path()
         self.process: subprocess.Popen[bytes] | None = None
@@ -93,10 +95,10 @@ class EmbeddedRedis:
         lines = [
             f"dir {self.data_dir}",
             "appendonly yes",
-            # Redis write()s the append-only file before it answers a command, so a killed
-            # redis-server loses no acknowledged write; the fsync once a second only matters if
-            # the whole machine goes down.
-            "appendfsync everysec",
+            # See Settings.redis_appendfsync: with "no" or "always" the append-only file is
+            # written before a command is answered, so killing redis-server loses nothing it
+            # acknowledged.
+            f"appendfsync {self.appendfsync}",
             'save ""',
             f"maxmemory {self.maxmemory}",
             # A full Redis refuses writes (the web answers 503) instead of evicting queued jobs.

@@ -199,7 +199,9 @@ def _run(settings: Settings, children: Children) -> int:
 
     redis_url = settings.redis_url
     if not redis_url:
-        redis = EmbeddedRedis(settings.data_dir / "redis", maxmemory=settings.redis_maxmemory)
+        redis = EmbeddedRedis(
+            settings.data_dir / "redis", maxmemory=settings.redis_maxmemory, appendfsync=settings.redis_appendfsync
+        )
 
         def start_redis() -> subprocess.Popen[bytes]:
             redis.start(popen_options=child_options())

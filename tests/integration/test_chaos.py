@@ -51,7 +51,7 @@ def outcome(url: str, job_id: str, timeout: float = 240) -> dict[str, Any]:
             assert "Retry-After" in response.headers
             time.sleep(0.5)
             continue
-        assert response.status_code == 200, response.text
+        assert response.status_code == 200, f"job {job_id}: {response.text}"
         body: dict[str, Any] = response.json()
         if body["task_status"] not in ("queued", "started"):
             return body
@@ -133,7 +133,8 @@ def test_a_killed_redis_loses_no_acknowledged_job(tmp_path: Path, model_dir: Pat
             time.sleep(0.1)
         print(f"accepting jobs again {time.monotonic() - killed_at:.1f} s after Redis was killed ({refusals} 503s)")
 
-        for job_id, photo in acknowledged.items():
+        for position, (job_id, photo) in enumerate(acknowledged.items()):
+            print(f"job {position} of {len(acknowledged)}: {job_id}")  # shown if an assertion fails
             body = outcome(url, job_id)
             assert body["task_status"] == "finished", body
             top = body["data"][0][0]

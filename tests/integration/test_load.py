@@ -133,3 +133,17 @@ def test_queue_metrics_count_rejections(redis_server: EmbeddedRedis, image_dir: 
         metrics = samples(httpx.get(f"{url}/metrics").text)
         assert metrics[("imgclf_rejected_submissions_total", (("reason", "queue_full"),))] == 1
         assert metrics[("imgclf_queue_depth", ())] == 1
+
+
+def test_a_client_cannot_dodge_the_rate_limit_with_a_forwarded_header(
+    redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path
+) -> None:
+    # Only 192.0.2.1 is a trusted proxy: the test's client is not, so its X-Forwarded-For is ignored.
+    with web_without_workers(
+        redis_server, image_dir, model_dir, db=4, rate_limit_per_minute=2, forwarded_allow_ips="192.0.2.1"
+    ) as (url, _):
+        statuses = [
+            httpx.post(f"{url}/classifications", data=FORM, headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code
+            for n in range(3)
+        ]
+        assert statuses == [200, 200, 429]
