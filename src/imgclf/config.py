@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     kernel puts the file on disk within about 30 s, so a power cut can lose those seconds, which
     `always` prevents at about 1 ms more per Redis write (measured). `everysec` can lose acknowledged
     writes even to a killed process: while its background fsync is slow (a busy disk) Redis holds
-    writes back for up to 2 s but still answers (a chaos test lost a job that way)."""
+    writes back for up to 2 s but still answers (one chaos-test run with it lost a job)."""
 
     redis_maxmemory: str = "512mb"
     """`maxmemory` of the embedded Redis (with `noeviction`: a full Redis refuses new jobs with
