@@ -36,8 +36,9 @@ from imgclf.recovery import REAP_INTERVAL, reap
 
 log = logging.getLogger(__name__)
 
-RECONNECT_BACKOFF_MAX = 30.0
-"""Longest wait between two attempts to reach a Redis that went away (doubling from 1 s)."""
+RECONNECT_BACKOFF_MAX = 10.0
+"""Longest wait between two attempts to reach a Redis that went away (doubling from 1 s): a
+worker is back at most this long after Redis is."""
 
 
 def load_models(settings: Settings) -> dict[str, Classifier]:
@@ -131,6 +132,9 @@ class ClassificationWorker(SimpleWorker):
     forked child hangs in torch once the parent has run a model (OpenMP's thread pool does not
     survive fork); forking would also lose the point of loading the models once.
     """
+
+    # RQ's own retry while idle in dequeue would otherwise double up to 60 s.
+    max_connection_wait_time = RECONNECT_BACKOFF_MAX
 
     def __init__(self, *args: Any, upkeep: Upkeep, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
