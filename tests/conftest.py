@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from redis import Redis
 
 from imgclf.config import Settings
 from imgclf.embedded_redis import EmbeddedRedis, free_port
+from imgclf.jobs import make_queue
 from imgclf.models.registry import MODELS, torch_hub_checkpoints
 from imgclf.prepare import install_sample_photos
 from imgclf.processes import spawn, stop, wait_for_http, wait_for_workers
@@ -128,3 +129,21 @@ def job_id_from_page(html: str) -> str:
     """The ticket shown on the result page the form's POST answers with."""
     start = html.index(JOB_ID_MARKER) + len(JOB_ID_MARKER)
     return html[start : html.index("<", start)]
+
+
+@pytest.fixture
+def redis_url(request: pytest.FixtureRequest, redis_server: EmbeddedRedis) -> Iterator[str]:
+    """The test module's own database (its `REDIS_DB`), emptied for each test."""
+    url = redis_server.url_for_db(request.module.REDIS_DB)
+    connection = Redis.from_url(url)
+    connection.flushdb()
+    yield url
+    connection.close()
+
+
+@pytest.fixture
+def queue_length(redis_url: str) -> Iterator[Callable[[], int]]:
+    """How many jobs wait in that database's classification queue."""
+    connection = Redis.from_url(redis_url)
+    yield lambda: make_queue(connection).count
+    connection.close()

@@ -5,32 +5,15 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from redis import Redis
 
 from imgclf.app import create_app
-from imgclf.embedded_redis import EmbeddedRedis, free_port
-from imgclf.jobs import make_queue
-from tests.conftest import make_settings
+from imgclf.embedded_redis import free_port
+from tests.conftest import job_id_from_page, make_settings
 
-JOB_PAGE_MARKER = 'id="job-id">'
+REDIS_DB = 15
+"""This module's database of the session's Redis (no worker reads it)."""
+
 COFFEE = {"model_id": "efficientnet_lite0", "image_id": "coffee.jpg"}
-
-
-@pytest.fixture
-def redis_url(redis_server: EmbeddedRedis) -> Iterator[str]:
-    """Database 15 of the session's server, emptied for each test; no worker reads it."""
-    url = redis_server.url_for_db(15)
-    connection = Redis.from_url(url)
-    connection.flushdb()
-    yield url
-    connection.close()
-
-
-@pytest.fixture
-def queue_length(redis_url: str) -> Iterator[Callable[[], int]]:
-    connection = Redis.from_url(redis_url)
-    yield lambda: len(make_queue(connection))
-    connection.close()
 
 
 @pytest.fixture
@@ -38,11 +21,6 @@ def client(redis_url: str, image_dir: Path, model_dir: Path) -> Iterator[TestCli
     settings = make_settings(redis_url, image_dir, model_dir)
     with TestClient(create_app(settings)) as test_client:
         yield test_client
-
-
-def job_id_of(page: str) -> str:
-    start = page.index(JOB_PAGE_MARKER) + len(JOB_PAGE_MARKER)
-    return page[start : page.index("<", start)]
 
 
 def test_home_page_links_to_the_form(client: TestClient) -> None:
@@ -72,7 +50,7 @@ def test_a_valid_post_queues_one_job_and_answers_with_the_result_page(
 ) -> None:
     response = client.post("/classifications", data=COFFEE)
     assert response.status_code == 200
-    job_id = job_id_of(response.text)
+    job_id = job_id_from_page(response.text)
     assert '<img src="/images/coffee.jpg"' in response.text
     assert queue_length() == 1
     status = client.get(f"/classifications/{job_id}")
@@ -114,7 +92,7 @@ def test_a_json_body_instead_of_a_form_is_a_form_error(client: TestClient, queue
 
 def test_a_status_request_may_wait_for_the_job(client: TestClient) -> None:
     page = client.post("/classifications", data=COFFEE)
-    job_id = job_id_of(page.text)
+    job_id = job_id_from_page(page.text)
     # no worker reads this database: the wait ends with the job still queued
     assert client.get(f"/classifications/{job_id}?wait=1").json() == {"task_status": "queued", "data": None}
     assert client.get(f"/classifications/{job_id}?wait=31").status_code == 422

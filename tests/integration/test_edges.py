@@ -15,13 +15,14 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from redis import Redis
-from rq import Queue
 
 from imgclf.app import create_app
 from imgclf.embedded_redis import EmbeddedRedis, free_port
 from imgclf.processes import spawn, stop, wait_for_http
 from tests.conftest import make_settings
+
+REDIS_DB = 14
+"""This module's database of the session's Redis (no worker reads it)."""
 
 SOCKET_TIMEOUT = 20
 """Seconds a raw socket waits for the server: far past every limit a test's server enforces."""
@@ -53,23 +54,6 @@ def strict_server(redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path)
         pytest.fail(str(exc))
     yield url
     stop(process)
-
-
-@pytest.fixture
-def redis_url(redis_server: EmbeddedRedis) -> Iterator[str]:
-    """Database 14 of the session's server, emptied for each test; no worker reads it."""
-    url = redis_server.url_for_db(14)
-    connection = Redis.from_url(url)
-    connection.flushdb()
-    yield url
-    connection.close()
-
-
-@pytest.fixture
-def queue_length(redis_url: str) -> Iterator[Callable[[], int]]:
-    connection = Redis.from_url(redis_url)
-    yield lambda: len(Queue("classification", connection=connection))
-    connection.close()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from rq.serializers import JSONSerializer
 
 from imgclf.embedded_redis import EmbeddedRedis, free_port
 from imgclf.processes import stop
-from tests.conftest import samples
+from tests.conftest import job_id_from_page, samples
 
 ROOT = Path(__file__).parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
@@ -154,7 +154,7 @@ def test_jobs_are_processed_by_both_workers(topology: Topology) -> None:
         image = ("chelsea.jpg", "coffee.jpg")[index % 2]
         page = httpx.post(f"{topology.url}/classifications", data={"model_id": "efficientnet_lite0", "image_id": image})
         assert page.status_code == 200
-        job_ids.append(re.search(r'id="job-id">([^<]+)<', page.text).group(1))  # type: ignore[union-attr]
+        job_ids.append(job_id_from_page(page.text))
 
     def all_finished() -> bool:
         statuses = [httpx.get(f"{topology.url}/classifications/{job_id}").json()["task_status"] for job_id in job_ids]

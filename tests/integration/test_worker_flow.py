@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from imgclf.app import create_app
 from imgclf.config import Settings
-from tests.conftest import BROKEN_IMAGE, samples
+from tests.conftest import BROKEN_IMAGE, job_id_from_page, samples
 
 CATS = {"tiger cat", "Egyptian cat", "tabby"}
 
@@ -27,9 +27,7 @@ def classify(client: TestClient, model_id: str, image_id: str, timeout: float = 
     """Submit like the form does, then poll like the page does, until the job has ended."""
     page = client.post("/classifications", data={"model_id": model_id, "image_id": image_id})
     assert page.status_code == 200
-    marker = 'id="job-id">'
-    start = page.text.index(marker) + len(marker)
-    job_id = page.text[start : page.text.index("<", start)]
+    job_id = job_id_from_page(page.text)
     deadline = time.monotonic() + timeout
     seen = set()
     while time.monotonic() < deadline:
@@ -87,7 +85,7 @@ def test_an_undecodable_image_fails_with_a_message_a_person_can_read(client: Tes
 
 def test_one_long_polling_request_gets_the_result(client: TestClient, image_dir: Path) -> None:
     page = client.post("/classifications", data={"model_id": "efficientnet_lite0", "image_id": fresh_photo(image_dir)})
-    job_id = page.text.split('id="job-id">')[1].split("<")[0]
+    job_id = job_id_from_page(page.text)
     body = client.get(f"/classifications/{job_id}", params={"wait": 30}).json()
     assert body["task_status"] == "finished"
     assert body["data"][0][0] in CATS
