@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -99,18 +100,26 @@ def worker(worker_settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
     stop(process)
 
 
+@contextmanager
+def running_web(settings: Settings) -> Iterator[str]:
+    """A real `imgclf web` process with these settings, once it answers; its base URL."""
+    process = spawn("web", settings)
+    url = f"http://127.0.0.1:{settings.port}"
+    try:
+        try:
+            wait_for_http(f"{url}/healthz", process)
+        except (RuntimeError, TimeoutError) as exc:
+            pytest.fail(str(exc))
+        yield url
+    finally:
+        stop(process)
+
+
 @pytest.fixture(scope="session")
 def live_server(worker_settings: Settings, worker: subprocess.Popen[bytes]) -> Iterator[str]:
     """A real `imgclf web` process on a free port, in front of the session's worker."""
-    process = spawn("web", worker_settings)
-    url = f"http://127.0.0.1:{worker_settings.port}"
-    try:
-        wait_for_http(f"{url}/info", process)
-    except (RuntimeError, TimeoutError) as exc:
-        stop(process)
-        pytest.fail(str(exc))
-    yield url
-    stop(process)
+    with running_web(worker_settings) as url:
+        yield url
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -18,8 +18,7 @@ from fastapi.testclient import TestClient
 
 from imgclf.app import create_app
 from imgclf.embedded_redis import EmbeddedRedis, free_port
-from imgclf.processes import spawn, stop, wait_for_http
-from tests.conftest import make_settings
+from tests.conftest import make_settings, running_web
 
 REDIS_DB = 14
 """This module's database of the session's Redis (no worker reads it)."""
@@ -45,15 +44,8 @@ def strict_server(redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path)
         body_timeout=1,
         allowed_hosts=["127.0.0.1"],
     )
-    process = spawn("web", settings)
-    url = f"http://127.0.0.1:{settings.port}"
-    try:
-        wait_for_http(f"{url}/healthz", process)
-    except (RuntimeError, TimeoutError) as exc:
-        stop(process)
-        pytest.fail(str(exc))
-    yield url
-    stop(process)
+    with running_web(settings) as url:
+        yield url
 
 
 @pytest.fixture

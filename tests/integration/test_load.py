@@ -15,8 +15,7 @@ from redis import Redis
 
 from imgclf.embedded_redis import EmbeddedRedis, free_port
 from imgclf.jobs import make_queue
-from imgclf.processes import spawn, stop, wait_for_http
-from tests.conftest import job_id_from_page, make_settings
+from tests.conftest import job_id_from_page, make_settings, running_web
 
 FORM = {"model_id": "efficientnet_lite0", "image_id": "coffee.jpg"}
 
@@ -37,13 +36,10 @@ def web_without_workers(
         result_cache_ttl=0,
         **settings,
     )
-    process = spawn("web", web_settings)
-    url = f"http://127.0.0.1:{web_settings.port}"
     try:
-        wait_for_http(f"{url}/healthz", process)
-        yield url, connection
+        with running_web(web_settings) as url:
+            yield url, connection
     finally:
-        stop(process)
         connection.flushdb()
         connection.close()
 

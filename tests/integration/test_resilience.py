@@ -16,8 +16,8 @@ from imgclf.config import Settings
 from imgclf.embedded_redis import EmbeddedRedis, free_port
 from imgclf.jobs import enqueue_classification, fetch_job_view, make_queue
 from imgclf.liveness import live_workers
-from imgclf.processes import spawn, stop, wait_for_http, wait_for_workers
-from tests.conftest import BROKEN_IMAGE, job_id_from_page, make_settings
+from imgclf.processes import spawn, stop, wait_for_workers
+from tests.conftest import BROKEN_IMAGE, job_id_from_page, make_settings, running_web
 
 
 def test_a_long_poll_brings_a_failed_jobs_own_message(live_server: str) -> None:
@@ -48,25 +48,22 @@ def test_readyz_stops_counting_a_killed_worker_within_seconds(
     connection = Redis.from_url(url_db)
     connection.flushdb()
     settings = make_settings(url_db, image_dir, model_dir, port=free_port(), models=["efficientnet_lite0"])
-    web = spawn("web", settings)
     worker = spawn("worker", settings)
-    url = f"http://127.0.0.1:{settings.port}"
     try:
-        wait_for_http(f"{url}/healthz", web)
-        loading = httpx.get(f"{url}/readyz")
-        if not live_workers(connection):  # still loading its models: not ready yet
-            assert loading.status_code == 503
-        wait_for_workers(connection, 1, [worker])
-        assert httpx.get(f"{url}/readyz").json() == {"status": "ready", "workers": 1}
-        worker.kill()
-        killed = time.monotonic()
-        while httpx.get(f"{url}/readyz").status_code == 200:
-            assert time.monotonic() - killed < 30, "/readyz still counts a worker killed 30 s ago"
-            time.sleep(0.2)
-        print(f"/readyz saw the worker's death after {time.monotonic() - killed:.1f} s")
+        with running_web(settings) as url:
+            loading = httpx.get(f"{url}/readyz")
+            if not live_workers(connection):  # still loading its models: not ready yet
+                assert loading.status_code == 503
+            wait_for_workers(connection, 1, [worker])
+            assert httpx.get(f"{url}/readyz").json() == {"status": "ready", "workers": 1}
+            worker.kill()
+            killed = time.monotonic()
+            while httpx.get(f"{url}/readyz").status_code == 200:
+                assert time.monotonic() - killed < 30, "/readyz still counts a worker killed 30 s ago"
+                time.sleep(0.2)
+            print(f"/readyz saw the worker's death after {time.monotonic() - killed:.1f} s")
     finally:
         stop(worker)
-        stop(web)
         connection.flushdb()
 
 

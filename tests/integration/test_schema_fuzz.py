@@ -28,8 +28,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.schemas import BaseSchema
 
 from imgclf.embedded_redis import EmbeddedRedis, free_port
-from imgclf.processes import spawn, stop, wait_for_http
-from tests.conftest import make_settings
+from tests.conftest import make_settings, running_web
 
 DB = 1
 """The Redis database of this module's server; no other test uses it."""
@@ -78,13 +77,10 @@ def web_server(redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path) ->
     connection = Redis.from_url(redis_url)
     connection.flushdb()
     server_settings = make_settings(redis_url, image_dir, model_dir, port=free_port())
-    process = spawn("web", server_settings)
-    url = f"http://127.0.0.1:{server_settings.port}"
     try:
-        wait_for_http(f"{url}/healthz", process)
-        yield url
+        with running_web(server_settings) as url:
+            yield url
     finally:
-        stop(process)
         connection.flushdb()
         connection.close()
 
