@@ -16,11 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
 from imgclf.config import Settings
-from imgclf.embedded_redis import EmbeddedRedis, free_port
-from imgclf.jobs import make_queue
+from imgclf.jobs.queue import make_queue
 from imgclf.models.registry import MODELS, torch_hub_checkpoints
-from imgclf.prepare import install_sample_photos
-from imgclf.processes import spawn, stop, wait_for_http, wait_for_workers
+from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
+from imgclf.ops.prepare import install_sample_photos
+from imgclf.ops.processes import spawn, stop, wait_for_http, wait_for_workers
 
 WORKER_MODELS = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "resnet18"]
 """What the test worker loads: the offline models plus resnet18 with test-written weights."""

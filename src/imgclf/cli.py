@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from imgclf.config import Settings
-from imgclf.logs import configure_logging
+from imgclf.ops.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +63,7 @@ def _add_bind_options(parser: argparse.ArgumentParser) -> None:
 
 def _run(command: str, args: argparse.Namespace, settings: Settings) -> int | None:
     if command == "serve":
-        from imgclf.supervisor import serve
+        from imgclf.ops.supervisor import serve
 
         return serve(settings)
     if command == "web":
@@ -75,12 +75,12 @@ def _run(command: str, args: argparse.Namespace, settings: Settings) -> int | No
         run(settings)
         return 0
     if command == "worker":
-        from imgclf.worker import run_worker
+        from imgclf.worker.process import run_worker
 
         run_worker(settings)
         return 0
     if command == "prepare":
-        from imgclf.prepare import prepare
+        from imgclf.ops.prepare import prepare
 
         prepare(settings, download=args.download)
         return 0
@@ -103,7 +103,7 @@ def _run(command: str, args: argparse.Namespace, settings: Settings) -> int | No
             print(f"wrote {path}")
         return 0
     if command == "healthcheck":
-        from imgclf.healthcheck import check_web, check_worker
+        from imgclf.ops.healthcheck import check_web, check_worker
 
         problem = check_worker(settings) if args.worker else check_web(settings)
         if problem:
@@ -112,7 +112,7 @@ def _run(command: str, args: argparse.Namespace, settings: Settings) -> int | No
         return 0
     if command == "classify":
         from imgclf.errors import ClassificationError
-        from imgclf.models.decoding import open_rgb
+        from imgclf.images.decoding import open_rgb
         from imgclf.models.loading import load_classifier
         from imgclf.models.registry import MODELS
 

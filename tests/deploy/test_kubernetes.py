@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from imgclf.jobs import QUEUE_NAME
+from imgclf.jobs.queue import QUEUE_NAME
 from tests.conftest import tool
 
 K8S = Path(__file__).parents[2] / "deploy" / "k8s"

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from imgclf.embedded_redis import free_port
+from imgclf.ops.embedded_redis import free_port
 
 
 class Serve:

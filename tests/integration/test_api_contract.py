@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from imgclf.app import create_app
-from imgclf.embedded_redis import free_port
+from imgclf.ops.embedded_redis import free_port
+from imgclf.web.app import create_app
 from tests.conftest import job_id_from_page, make_settings
 
 REDIS_DB = 15

@@ -16,8 +16,8 @@ from redis import Redis
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from imgclf.jobs import make_queue
-from imgclf.prepare import install_sample_photos
+from imgclf.jobs.queue import make_queue
+from imgclf.ops.prepare import install_sample_photos
 from tests.conftest import job_id_from_page, samples
 from tests.integration.serve_process import Serve, serve
 

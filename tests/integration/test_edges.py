@@ -16,8 +16,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from imgclf.app import create_app
-from imgclf.embedded_redis import EmbeddedRedis, free_port
+from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
+from imgclf.web.app import create_app
 from tests.conftest import make_settings, running_web
 
 REDIS_DB = 14

@@ -6,8 +6,8 @@ import pytest
 
 from imgclf.cli import main
 from imgclf.config import Settings
-from imgclf.embedded_redis import EmbeddedRedis, free_port
-from imgclf.healthcheck import check_web, check_worker
+from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
+from imgclf.ops.healthcheck import check_web, check_worker
 
 
 def test_web_check_passes_against_a_running_web_server(worker_settings: Settings, live_server: str) -> None:

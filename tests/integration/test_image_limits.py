@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from imgclf.app import create_app
 from imgclf.config import Settings
+from imgclf.web.app import create_app
 from tests.integration.test_worker_flow import classify
 from tests.unit.test_decoding import PICTURE_MIB, write_blank_bilevel_png, write_worst_png
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from redis import Redis
 
-from imgclf.embedded_redis import EmbeddedRedis, free_port
-from imgclf.jobs import make_queue
+from imgclf.jobs.queue import make_queue
+from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
 from tests.conftest import job_id_from_page, make_settings, running_web
 
 FORM = {"model_id": "efficientnet_lite0", "image_id": "coffee.jpg"}

@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 from redis import Redis
 
-from imgclf.app import create_app
-from imgclf.embedded_redis import EmbeddedRedis, free_port
+from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
+from imgclf.web.app import create_app
 from tests.conftest import make_settings, samples
 
 

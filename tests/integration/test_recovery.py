@@ -18,10 +18,10 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from imgclf.embedded_redis import EmbeddedRedis
-from imgclf.jobs import ATTEMPT_META_KEY, ERROR_META_KEY, make_queue
-from imgclf.liveness import beat
-from imgclf.recovery import reap
+from imgclf.jobs.liveness import beat
+from imgclf.jobs.queue import ATTEMPT_META_KEY, ERROR_META_KEY, make_queue
+from imgclf.jobs.recovery import reap
+from imgclf.ops.embedded_redis import EmbeddedRedis
 
 DB = 7
 

@@ -13,10 +13,10 @@ from redis import Redis
 from rq import Queue
 
 from imgclf.config import Settings
-from imgclf.embedded_redis import EmbeddedRedis, free_port
-from imgclf.jobs import enqueue_classification, fetch_job_view, make_queue
-from imgclf.liveness import live_workers
-from imgclf.processes import spawn, stop, wait_for_workers
+from imgclf.jobs.liveness import live_workers
+from imgclf.jobs.queue import enqueue_classification, fetch_job_view, make_queue
+from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
+from imgclf.ops.processes import spawn, stop, wait_for_workers
 from tests.conftest import BROKEN_IMAGE, job_id_from_page, make_settings, running_web
 
 

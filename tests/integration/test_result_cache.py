@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from redis import Redis
 
-from imgclf.app import create_app
 from imgclf.config import Settings
-from imgclf.jobs import make_queue
+from imgclf.jobs.queue import make_queue
+from imgclf.web.app import create_app
 from tests.integration.test_worker_flow import classify, fresh_photo
 
 

@@ -27,7 +27,7 @@ from schemathesis.checks import (
 from schemathesis.config import SchemathesisConfig
 from schemathesis.schemas import BaseSchema
 
-from imgclf.embedded_redis import EmbeddedRedis, free_port
+from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
 from tests.conftest import make_settings, running_web
 
 DB = 1

@@ -9,7 +9,7 @@ import httpx
 import psutil
 import pytest
 
-from imgclf.embedded_redis import EmbeddedRedis
+from imgclf.ops.embedded_redis import EmbeddedRedis
 from tests.conftest import job_id_from_page
 from tests.integration.serve_process import Serve, serve, serve_env
 

@@ -19,8 +19,8 @@ from redis import Redis
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from imgclf.embedded_redis import EmbeddedRedis, free_port
-from imgclf.processes import stop
+from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
+from imgclf.ops.processes import stop
 from tests.conftest import job_id_from_page, samples
 
 ROOT = Path(__file__).parents[2]

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from imgclf.app import create_app
 from imgclf.config import Settings
+from imgclf.web.app import create_app
 from tests.conftest import BROKEN_IMAGE, job_id_from_page, samples
 
 CATS = {"tiger cat", "Egyptian cat", "tabby"}

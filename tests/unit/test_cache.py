@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from imgclf.cache import cache_key, image_digest
+from imgclf.jobs.cache import cache_key, image_digest
 
 
 def test_digest_is_the_sha256_of_the_bytes_and_follows_changes(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 import pytest
 
-from imgclf.choices import Choices
 from imgclf.errors import InvalidRequest
+from imgclf.web.choices import Choices
 
 CHOICES = Choices(
     models=["efficientnet_lite0", "efficientnet_lite1"],

@@ -9,7 +9,7 @@ from PIL import Image
 from imgclf.models.classifier import TorchClassifier
 from imgclf.models.loading import load_classifier
 from imgclf.models.registry import MODELS
-from imgclf.prepare import SAMPLE_PHOTOS
+from imgclf.ops.prepare import SAMPLE_PHOTOS
 
 CATS = {"tiger cat", "Egyptian cat", "tabby"}
 

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from imgclf.errors import ClassificationError
-from imgclf.models.decoding import DAMAGED, NOT_AN_IMAGE, open_rgb
+from imgclf.images.decoding import DAMAGED, NOT_AN_IMAGE, open_rgb
 
 LIMIT = 40_000_000
 """IMGCLF_MAX_IMAGE_PIXELS's default."""
@@ -242,7 +242,7 @@ def worst_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 PEAK_OF_A_DECODE = """
 import json, sys
 from pathlib import Path
-from imgclf.models.decoding import open_rgb
+from imgclf.images.decoding import open_rgb
 
 def peak_mib():
     status = Path("/proc/self/status").read_text()

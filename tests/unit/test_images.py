@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from imgclf.errors import UnknownImage
-from imgclf.images import ImageCatalogue
+from imgclf.images.catalogue import ImageCatalogue
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.testclient import TestClient
 
 from imgclf.config import Settings
-from imgclf.web.limits import BodyLimitMiddleware, body_limit
+from imgclf.web.middleware.body_limits import BodyLimitMiddleware, body_limit
 
 
 def make_client() -> TestClient:

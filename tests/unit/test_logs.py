@@ -7,8 +7,8 @@ import pytest
 from redis import Redis
 from rq import Queue, SimpleWorker
 
-from imgclf.embedded_redis import EmbeddedRedis
-from imgclf.logs import JobContext, configure_logging
+from imgclf.ops.embedded_redis import EmbeddedRedis
+from imgclf.ops.logs import JobContext, configure_logging
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def use_stream(stream: io.StringIO) -> None:
 def test_json_lines_carry_the_job_id_given_as_extra(captured: io.StringIO) -> None:
     configure_logging("INFO", "json")
     use_stream(captured)
-    logging.getLogger("imgclf.jobs").info("queued", extra={"job_id": "abc"})
+    logging.getLogger("imgclf.jobs.queue").info("queued", extra={"job_id": "abc"})
     line = json.loads(captured.getvalue())
     assert line["job_id"] == "abc"
     assert line["message"] == "queued"
@@ -57,7 +57,7 @@ class Recorder(logging.Handler):
 
 
 def log_inside_a_job() -> None:
-    logging.getLogger("imgclf.tasks").info("working")
+    logging.getLogger("imgclf.worker.tasks").info("working")
 
 
 def test_lines_logged_while_a_job_runs_get_its_id(redis_server: EmbeddedRedis) -> None:
@@ -66,7 +66,7 @@ def test_lines_logged_while_a_job_runs_get_its_id(redis_server: EmbeddedRedis) -
     handler = Recorder()
     records = handler.records
     handler.addFilter(JobContext())
-    logger = logging.getLogger("imgclf.tasks")
+    logger = logging.getLogger("imgclf.worker.tasks")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:

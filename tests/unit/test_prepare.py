@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from imgclf.config import Settings
-from imgclf.images import ImageCatalogue
+from imgclf.images.catalogue import ImageCatalogue
 from imgclf.models.registry import MODELS, model_availability
 from imgclf.models.runtimes import onnx_path
-from imgclf.prepare import (
+from imgclf.ops.prepare import (
     SAMPLE_PHOTOS,
     download_imagenet_samples,
     download_weights,

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from imgclf.processes import stop_all
+from imgclf.ops.processes import stop_all
 
 # On SIGTERM, each child leaves a mark and exits only once every sibling has left its own: a
 # stop that signals one child at a time can never see the first one exit, and has to kill it.

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from imgclf import tasks
 from imgclf.errors import ClassificationError
-from imgclf.images import ImageCatalogue
+from imgclf.images.catalogue import ImageCatalogue
 from imgclf.models.loading import load_classifier
 from imgclf.models.registry import MODELS
-from imgclf.prepare import install_sample_photos
+from imgclf.ops.prepare import install_sample_photos
+from imgclf.worker import tasks
 
 
 @pytest.fixture

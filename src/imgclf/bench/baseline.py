@@ -20,7 +20,7 @@ def classify_like_the_lesson(model_id: str, image_path: str) -> list[list[object
     from pathlib import Path
 
     from imgclf.config import Settings
-    from imgclf.models.decoding import open_rgb
+    from imgclf.images.decoding import open_rgb
     from imgclf.models.loading import load_classifier
     from imgclf.models.registry import MODELS
 

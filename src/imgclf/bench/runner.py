@@ -25,18 +25,18 @@ from imgclf.bench import baseline
 from imgclf.bench.load import LoadResult, generate_load
 from imgclf.bench.stats import percentiles, rate, repeated
 from imgclf.config import Settings
-from imgclf.embedded_redis import EmbeddedRedis, free_port
-from imgclf.images import ImageCatalogue
-from imgclf.jobs import CLASSIFY_TASK, make_queue
-from imgclf.liveness import live_workers
-from imgclf.metrics import RUNTIMES_KEY
+from imgclf.images.catalogue import ImageCatalogue
+from imgclf.images.decoding import open_rgb
+from imgclf.jobs.liveness import live_workers
+from imgclf.jobs.metrics import RUNTIMES_KEY
+from imgclf.jobs.queue import CLASSIFY_TASK, make_queue
 from imgclf.models.classifier import Classifier
-from imgclf.models.decoding import open_rgb
 from imgclf.models.loading import load_classifier
 from imgclf.models.registry import MODELS, model_availability
 from imgclf.models.runtimes import RUNTIMES, Runtime, accelerate, probe_batch
-from imgclf.prepare import install_sample_photos
-from imgclf.processes import settings_env, spawn, stop, wait_for_http, wait_for_workers
+from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
+from imgclf.ops.prepare import install_sample_photos
+from imgclf.ops.processes import settings_env, spawn, stop, wait_for_http, wait_for_workers
 
 Results = dict[str, Any]
 

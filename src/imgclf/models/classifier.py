@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from imgclf.models.decoding import open_rgb
+from imgclf.images.decoding import open_rgb
 
 Prediction = tuple[str, float]
 """(label, percent): percent is softmax x 100."""

@@ -238,7 +238,7 @@ def probe_batch(classifier: Classifier) -> torch.Tensor:
     """Real photos (a cat, a coffee) preprocessed for this model: what parity is checked on."""
     from PIL import Image
 
-    from imgclf.prepare import SAMPLE_PHOTOS
+    from imgclf.ops.prepare import SAMPLE_PHOTOS
 
     return classifier.preprocess([Image.fromarray(SAMPLE_PHOTOS[name]()) for name in ("chelsea.jpg", "coffee.jpg")])
 

@@ -1,1 +1,13 @@
-"""HTML pages: templates/ and static/ (every asset vendored, no CDN)."""
+"""The web process (never imports torch): the FastAPI app, its edge and its routes.
+
+app.py            create_app: lifespan, error handlers, middleware, routers
+state.py          what routes get from the running app (`StateDep`, `ChoicesDep`)
+choices.py        what a user may pick, and the one check of a request against it
+server.py         `imgclf web`: uvicorn with limits on request heads
+openapi.py        the documented error answers shared by every route
+error_response.py the one JSON error shape
+origin.py         the cross-site (CSRF) check of form posts
+middleware/       pure ASGI layers: security headers, JSON 500, HEAD, body limits
+api/              JSON routes: the lesson's contract and the operators' routes
+pages/            HTML routes, templates/ and static/ (every asset vendored, no CDN)
+"""

@@ -16,7 +16,7 @@ uvicorn's httptools protocol reads request heads of any size and any number of f
   connections that never send anything.
 - `keep_alive_timeout` (5 s) for an idle connection between requests: uvicorn's own timer.
 
-Body limits are the app's, per route (`imgclf.web.limits`).
+Body limits are the app's, per route (`imgclf.web.middleware.body_limits`).
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from imgclf.app import create_app
 from imgclf.config import Settings
-from imgclf.security_headers import RAW_HEADERS
+from imgclf.web.app import create_app
+from imgclf.web.middleware.security_headers import RAW_HEADERS
 
 
 class _HeadRefused(Exception):

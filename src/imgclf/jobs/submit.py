@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
-from imgclf import rate_limit
-from imgclf.cache import answer_from_cache, cache_key, image_digest
-from imgclf.dependencies import AppState
 from imgclf.errors import QueueFull, QueueUnavailable, TooManyRequests
-from imgclf.jobs import enqueue_classification
-from imgclf.metrics import record_rejection
+from imgclf.jobs import rate_limit
+from imgclf.jobs.cache import answer_from_cache, cache_key, image_digest
+from imgclf.jobs.metrics import record_rejection
+from imgclf.jobs.queue import enqueue_classification
+from imgclf.web.state import AppState
 
 
 @dataclass(frozen=True)

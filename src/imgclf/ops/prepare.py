@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from imgclf.config import Settings
-from imgclf.images import IMAGE_SUFFIXES
+from imgclf.images.catalogue import IMAGE_SUFFIXES
 from imgclf.models.registry import MODELS, model_availability, torch_hub_checkpoints
 
 log = logging.getLogger(__name__)

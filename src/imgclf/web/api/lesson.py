@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from imgclf.dependencies import ChoicesDep, StateDep
-from imgclf.jobs import MAX_WAIT_SECONDS, fetch_job_view, wait_for_end
+from imgclf.jobs.queue import MAX_WAIT_SECONDS, fetch_job_view, wait_for_end
+from imgclf.web.state import ChoicesDep, StateDep
 
 
 class ErrorBody(BaseModel):
@@ -48,7 +48,7 @@ EDGE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "fields; the connection is closed."
     ),
 }
-"""What the layers in front of every route may answer (see `imgclf.web.limits` and `imgclf.web.server`)."""
+"""What the layers in front of every route may answer (`imgclf.web.middleware.body_limits`, `imgclf.web.server`)."""
 
 router = APIRouter(tags=["classifications"], responses=EDGE_RESPONSES)
 

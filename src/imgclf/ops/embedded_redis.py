@@ -20,7 +20,7 @@ from pathlib import Path
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from imgclf.processes import stop
+from imgclf.ops.processes import stop
 
 SOCKET_PATH_MAX = 100
 """sun_path holds 108 bytes on Linux (104 on macOS); longer socket paths go to a short temp folder."""

@@ -12,9 +12,9 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from rq import Queue
 
-from imgclf.choices import Choices, current_choices
 from imgclf.config import Settings
-from imgclf.images import ImageCatalogue
+from imgclf.images.catalogue import ImageCatalogue
+from imgclf.web.choices import Choices, current_choices
 
 
 @dataclass

@@ -22,22 +22,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from imgclf import __version__
-from imgclf.api.operations import router as operations_router
-from imgclf.api.routes import router as api_router
 from imgclf.config import Settings
-from imgclf.dependencies import AppState
 from imgclf.errors import ServiceError
-from imgclf.images import ImageCatalogue
-from imgclf.jobs import MAX_LONG_POLLS, MAX_WAIT_SECONDS, make_queue
-from imgclf.metrics import ServiceCollector
-from imgclf.security_headers import SecurityHeadersMiddleware
+from imgclf.images.catalogue import ImageCatalogue
+from imgclf.jobs.metrics import ServiceCollector
+from imgclf.jobs.queue import MAX_LONG_POLLS, MAX_WAIT_SECONDS, make_queue
+from imgclf.web.api.lesson import router as api_router
+from imgclf.web.api.operations import router as operations_router
 from imgclf.web.error_response import error_response
-from imgclf.web.head import HeadMiddleware
-from imgclf.web.limits import BodyLimitMiddleware
-from imgclf.web.routes import router as web_router
-from imgclf.web.unhandled import UnhandledErrorMiddleware
+from imgclf.web.middleware.body_limits import BodyLimitMiddleware
+from imgclf.web.middleware.head import HeadMiddleware
+from imgclf.web.middleware.security_headers import SecurityHeadersMiddleware
+from imgclf.web.middleware.unhandled import UnhandledErrorMiddleware
+from imgclf.web.pages.routes import router as web_router
+from imgclf.web.state import AppState
 
-WEB_DIR = Path(__file__).parent / "web"
+PAGES_DIR = Path(__file__).parent / "pages"
 SWAGGER_DIR = "/static/vendor/swagger-ui"
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
             redis_async=redis_async,
             queue=queue,
             catalogue=ImageCatalogue(settings.images_path),
-            templates=Jinja2Templates(directory=WEB_DIR / "templates"),
+            templates=Jinja2Templates(directory=PAGES_DIR / "templates"),
             metrics_registry=registry,
         )
         try:
@@ -89,7 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    app.mount("/static", StaticFiles(directory=PAGES_DIR / "static"), name="static")
     app.include_router(web_router)
     app.include_router(api_router)
     app.include_router(operations_router)
@@ -157,6 +157,6 @@ def _add_edge_middleware(app: FastAPI, settings: Settings) -> None:
 
 
 def app_from_environment() -> FastAPI:
-    """Factory for `uvicorn --factory imgclf.app:app_from_environment`; `imgclf web` (which
+    """Factory for `uvicorn --factory imgclf.web.app:app_from_environment`; `imgclf web` (which
     also limits request heads, see `imgclf.web.server`) is the way to run it."""
     return create_app(Settings())

@@ -22,17 +22,17 @@ from rq.job import Job
 from rq.job_lifecycle import record_job_failure
 from rq.serializers import JSONSerializer
 
-from imgclf import tasks
 from imgclf.config import Settings
-from imgclf.images import ImageCatalogue
-from imgclf.jobs import ALLOWED_TASKS, make_queue
-from imgclf.liveness import HEARTBEAT_INTERVAL, beat, forget
-from imgclf.metrics import record_runtimes
+from imgclf.images.catalogue import ImageCatalogue
+from imgclf.jobs.liveness import HEARTBEAT_INTERVAL, beat, forget
+from imgclf.jobs.metrics import record_runtimes
+from imgclf.jobs.queue import ALLOWED_TASKS, make_queue
+from imgclf.jobs.recovery import REAP_INTERVAL, reap
 from imgclf.models.classifier import Classifier
 from imgclf.models.loading import load_classifier, use_model_cache
 from imgclf.models.registry import MODELS, model_availability
 from imgclf.models.runtimes import accelerate, probe_batch
-from imgclf.recovery import REAP_INTERVAL, reap
+from imgclf.worker import tasks
 
 log = logging.getLogger(__name__)
 

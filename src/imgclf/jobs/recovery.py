@@ -29,9 +29,9 @@ from rq.job_lifecycle import record_job_failure
 from rq.serializers import JSONSerializer
 from rq.utils import as_text, parse_composite_key
 
-from imgclf.jobs import ATTEMPT_META_KEY, ERROR_META_KEY
-from imgclf.liveness import is_alive
-from imgclf.metrics import record_retry
+from imgclf.jobs.liveness import is_alive
+from imgclf.jobs.metrics import record_retry
+from imgclf.jobs.queue import ATTEMPT_META_KEY, ERROR_META_KEY
 
 log = logging.getLogger(__name__)
 

@@ -25,12 +25,12 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from imgclf.config import Settings
-from imgclf.embedded_redis import EmbeddedRedis
-from imgclf.images import ImageCatalogue
-from imgclf.liveness import live_workers
-from imgclf.metrics import record_restart
-from imgclf.prepare import install_sample_photos
-from imgclf.processes import answers, settings_env, stop_all
+from imgclf.images.catalogue import ImageCatalogue
+from imgclf.jobs.liveness import live_workers
+from imgclf.jobs.metrics import record_restart
+from imgclf.ops.embedded_redis import EmbeddedRedis
+from imgclf.ops.prepare import install_sample_photos
+from imgclf.ops.processes import answers, settings_env, stop_all
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from imgclf.api.routes import EDGE_RESPONSES, JSON_ERROR, PLAIN_TEXT, RETRY_AFTER, json_error
-from imgclf.dependencies import ChoicesDep, StateDep
 from imgclf.errors import CrossSiteRequest, InvalidRequest, QueueFull, QueueUnavailable, TooManyRequests
-from imgclf.submission import submit
+from imgclf.jobs.submit import submit
+from imgclf.web.api.lesson import EDGE_RESPONSES, JSON_ERROR, PLAIN_TEXT, RETRY_AFTER, json_error
 from imgclf.web.origin import is_cross_site
+from imgclf.web.state import ChoicesDep, StateDep
 
 router = APIRouter(tags=["pages"], responses=EDGE_RESPONSES)
 

@@ -15,7 +15,7 @@ from typing import Literal
 from redis import Redis
 
 from imgclf.config import Settings
-from imgclf.liveness import live_workers
+from imgclf.jobs.liveness import live_workers
 
 Role = Literal["web", "worker"]
 

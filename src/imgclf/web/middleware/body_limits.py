@@ -15,7 +15,7 @@ form parser, and a job was queued. Now every request body is bounded before it i
   rest of the body instead of reading it to reach the next request. So does any answer given
   without reading the whole body.
 
-It is pure ASGI for the reason given in `imgclf.security_headers`. The limit is looked up when
+It is pure ASGI for the reason given in `imgclf.web.middleware.security_headers`. The limit is looked up when
 the body is first read, because only then has the router picked the route (Starlette records it
 as `scope["endpoint"]`); requests without a body pass straight through. FastAPI's own
 `max_body_size` is not used (so do not give a route one as well): it takes a number at import,

@@ -15,11 +15,11 @@ from redis.exceptions import RedisError
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
-from imgclf.cache import cache_key, image_digest, remember
 from imgclf.errors import ClassificationError, UnknownImage
-from imgclf.images import ImageCatalogue
-from imgclf.jobs import ERROR_META_KEY, GENERIC_FAILURE
-from imgclf.metrics import record_job
+from imgclf.images.catalogue import ImageCatalogue
+from imgclf.jobs.cache import cache_key, image_digest, remember
+from imgclf.jobs.metrics import record_job
+from imgclf.jobs.queue import ERROR_META_KEY, GENERIC_FAILURE
 from imgclf.models.classifier import Classifier
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from typing import Any
 
 from redis import Redis
 
-from imgclf.metrics import CACHE_KEY as CACHE_METRICS_KEY
+from imgclf.jobs.metrics import CACHE_KEY as CACHE_METRICS_KEY
 from imgclf.models.registry import MODELS
 
 CACHE_PREFIX = "imgclf:cache:"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from imgclf.config import Settings
 from imgclf.errors import InvalidRequest
-from imgclf.images import ImageCatalogue
+from imgclf.images.catalogue import ImageCatalogue
 from imgclf.models.registry import MODELS, model_availability
 
 MAX_ID_LENGTH = 255

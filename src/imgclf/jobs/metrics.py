@@ -17,7 +17,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 
-from imgclf.liveness import live_workers
+from imgclf.jobs.liveness import live_workers
 
 KEY_PREFIX = "imgclf:metrics:"
 """Redis hashes under this prefix hold the job counters and histograms."""

@@ -20,17 +20,17 @@ from rq.job import Job, JobStatus
 from rq.results import Result
 from rq.serializers import JSONSerializer
 
-from imgclf.cache import cached_ticket
 from imgclf.errors import QueueFull, QueueUnavailable, UnknownJob
-from imgclf.liveness import live_workers
-from imgclf.metrics import mean_job_seconds
+from imgclf.jobs.cache import cached_ticket
+from imgclf.jobs.liveness import live_workers
+from imgclf.jobs.metrics import mean_job_seconds
 
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "classification"
 """The FIFO queue web processes push to and workers pop from."""
 
-CLASSIFY_TASK = "imgclf.tasks.classify"
+CLASSIFY_TASK = "imgclf.worker.tasks.classify"
 """The job function, by dotted path, so the web process never imports the worker side (torch)."""
 
 ALLOWED_TASKS = frozenset({CLASSIFY_TASK})

@@ -10,7 +10,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from imgclf.config import Settings
-from imgclf.liveness import live_workers
+from imgclf.jobs.liveness import live_workers
 
 
 def check_web(settings: Settings) -> str | None:

@@ -10,9 +10,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
-from imgclf.api.routes import EDGE_RESPONSES
-from imgclf.dependencies import StateDep
-from imgclf.liveness import live_workers
+from imgclf.jobs.liveness import live_workers
+from imgclf.web.api.lesson import EDGE_RESPONSES
+from imgclf.web.state import StateDep
 
 log = logging.getLogger(__name__)
 

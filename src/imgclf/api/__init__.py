@@ -1,1 +1,0 @@
-"""JSON routes: the lesson's contract."""

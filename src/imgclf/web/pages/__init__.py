@@ -1,0 +1,1 @@
+"""HTML pages: routes.py, templates/ and static/ (every asset vendored, no CDN)."""
