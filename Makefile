@@ -17,6 +17,7 @@ test: $(VENV)/.installed-test system-packages lint
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo --no-cache
 	$(BIN)/mypy
 
 install: $(VENV)/.installed

@@ -1,26 +1,36 @@
-"""Shared fixtures: a real Redis server on a free port, a catalogue of real photos, a model
-cache holding a weights file the tests write themselves, and real worker / web processes."""
+"""Shared fixtures and helpers: a real Redis server on a free port (a fresh database for each test
+that asks), a catalogue of real photos, a model cache holding a weights file the tests write
+themselves, real worker / web processes, and the form's submit-and-wait as a browser does it."""
 
 from __future__ import annotations
 
+import functools
+import http.server
+import itertools
 import shutil
 import subprocess
 import sys
+import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
 from imgclf.config import Settings
+from imgclf.images.samples import install_sample_photos
 from imgclf.jobs.queue import make_queue
 from imgclf.models.registry import MODELS, torch_hub_checkpoints
 from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
-from imgclf.ops.prepare import install_sample_photos
 from imgclf.ops.processes import spawn, stop, wait_for_http, wait_for_workers
+from imgclf.web.app import create_app
 
 WORKER_MODELS = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "resnet18"]
 """What the test worker loads: the offline models plus resnet18 with test-written weights."""
@@ -28,14 +38,59 @@ WORKER_MODELS = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2
 BROKEN_IMAGE = "broken.jpg"
 """A catalogue entry that is not an image, for the failed-job path."""
 
+CATS = {"tiger cat", "Egyptian cat", "tabby"}
+"""What an ImageNet model may rightly call the cat in chelsea.jpg."""
+
+WebClient = httpx.Client | TestClient
+"""What the submit-and-wait helpers talk to: a real web server (httpx), or the app in this process
+(Starlette's TestClient, which is built on httpx's successor, not on httpx.Client)."""
+
+SESSION_DATABASES = 1024
+"""Databases of the session's Redis: 0 is the session worker's, each other one goes to one test."""
+
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
     """A redis-server of the test session's own, never one already running on 6379."""
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), databases=SESSION_DATABASES)
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def fresh_redis_url(redis_server: EmbeddedRedis) -> Callable[[], str]:
+    """Hands out the URL of a database of the session's Redis that nothing has used yet; never db 0."""
+    numbers = itertools.count(1)
+
+    def fresh() -> str:
+        number = next(numbers)
+        if number >= redis_server.databases:
+            pytest.fail(
+                f"all {redis_server.databases} databases of the session's Redis are used: raise SESSION_DATABASES"
+            )
+        return redis_server.url_for_db(number)
+
+    return fresh
+
+
+@pytest.fixture
+def redis_url(fresh_redis_url: Callable[[], str]) -> str:
+    """An empty database of this test's own, which no worker reads."""
+    return fresh_redis_url()
+
+
+def unreachable_redis_url() -> str:
+    """A Redis URL where nothing listens."""
+    return f"redis://127.0.0.1:{free_port()}/0"
+
+
+@pytest.fixture
+def queue_length(redis_url: str) -> Iterator[Callable[[], int]]:
+    """How many jobs wait in that database's classification queue."""
+    connection = Redis.from_url(redis_url)
+    yield lambda: make_queue(connection).count
+    connection.close()
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +133,14 @@ def make_settings(redis_url: str, image_dir: Path, model_dir: Path, **extra: Any
     )
 
 
+@pytest.fixture
+def client(redis_url: str, image_dir: Path, model_dir: Path) -> Iterator[TestClient]:
+    """The web app in this process, on a database of this test's own that no worker reads:
+    posted jobs stay queued."""
+    with TestClient(create_app(make_settings(redis_url, image_dir, model_dir))) as test_client:
+        yield test_client
+
+
 @pytest.fixture(scope="session")
 def worker_settings(redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path) -> Settings:
     """Settings of the session's worker and of the web app that talks to it (Redis db 0)."""
@@ -98,6 +161,13 @@ def worker(worker_settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
         connection.close()
     yield process
     stop(process)
+
+
+@pytest.fixture(scope="module")
+def worker_client(worker_settings: Settings, worker: subprocess.Popen[bytes]) -> Iterator[TestClient]:
+    """The web app in this process, in front of the session's worker."""
+    with TestClient(create_app(worker_settings)) as test_client:
+        yield test_client
 
 
 @contextmanager
@@ -140,19 +210,58 @@ def job_id_from_page(html: str) -> str:
     return html[start : html.index("<", start)]
 
 
-@pytest.fixture
-def redis_url(request: pytest.FixtureRequest, redis_server: EmbeddedRedis) -> Iterator[str]:
-    """The test module's own database (its `REDIS_DB`), emptied for each test."""
-    url = redis_server.url_for_db(request.module.REDIS_DB)
-    connection = Redis.from_url(url)
-    connection.flushdb()
-    yield url
-    connection.close()
+def submit(client: WebClient, model_id: str, image_id: str) -> str:
+    """Post the form as a browser does; the job id its result page shows."""
+    page = client.post("/classifications", data={"model_id": model_id, "image_id": image_id})
+    assert page.status_code == 200, page.text
+    return job_id_from_page(page.text)
+
+
+def wait_for_end(client: WebClient, job_id: str, timeout: float = 60, seen: set[str] | None = None) -> dict[str, Any]:
+    """Poll as the result page does until the job has ended; its last answer. Every status the
+    polls met is added to `seen`."""
+    seen = set() if seen is None else seen
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body: dict[str, Any] = client.get(f"/classifications/{job_id}").json()
+        seen.add(body["task_status"])
+        if body["task_status"] in ("finished", "failed"):
+            return body
+        assert body["data"] is None
+        time.sleep(0.05)
+    pytest.fail(f"job {job_id} did not end within {timeout} s; saw {seen}")
+
+
+def classify(client: WebClient, model_id: str, image_id: str, timeout: float = 60) -> dict[str, Any]:
+    """Submit like the form does, then poll like the page does, until the job has ended: its last
+    answer, with every status the polls met under "seen"."""
+    seen: set[str] = set()
+    body = wait_for_end(client, submit(client, model_id, image_id), timeout, seen)
+    return {**body, "seen": seen}
+
+
+def fresh_photo(image_dir: Path) -> str:
+    """A catalogue photo no test has classified yet: chelsea plus unique trailing bytes (a new SHA-256)."""
+    unique = uuid.uuid4().hex
+    (image_dir / f"fresh-{unique}.jpg").write_bytes((image_dir / "chelsea.jpg").read_bytes() + unique.encode())
+    return f"fresh-{unique}.jpg"
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 @pytest.fixture
-def queue_length(redis_url: str) -> Iterator[Callable[[], int]]:
-    """How many jobs wait in that database's classification queue."""
-    connection = Redis.from_url(redis_url)
-    yield lambda: make_queue(connection).count
-    connection.close()
+def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A folder served over HTTP on 127.0.0.1, standing in for the internet."""
+    folder = tmp_path / "www"
+    folder.mkdir()
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    # A short poll, so that shutdown() returns at once (it waits up to one poll).
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

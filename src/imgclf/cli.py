@@ -1,17 +1,41 @@
-"""The `imgclf` command: serve | web | worker | prepare | bench | healthcheck | classify."""
+"""The `imgclf` command: serve | web | worker | prepare | bench | healthcheck | classify.
+
+One function per subcommand, (arguments, settings) -> exit status. Each imports what it runs
+only when called, so that `imgclf web` and `imgclf healthcheck` never load torch.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from imgclf.config import Settings
+from imgclf.config import MissingRedisUrl, Settings
 from imgclf.ops.logs import configure_logging
+
+Command = Callable[[argparse.Namespace, Settings], int]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="imgclf", description=__doc__)
+    args = _parser().parse_args(argv)
+    overrides = {key: value for key in ("workers", "host", "port") if (value := getattr(args, key, None)) is not None}
+    try:
+        settings = Settings(**overrides)
+    except ValueError as exc:
+        print(f"imgclf: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        return COMMANDS[args.command](args, settings)
+    except MissingRedisUrl as exc:  # `web` and `worker` cannot start without a Redis
+        print(f"imgclf {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imgclf", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run Redis (embedded unless REDIS_URL is set), workers and web")
@@ -41,19 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         "--worker", action="store_true", help="check the worker on this host instead of the web server"
     )
 
-    classify = commands.add_parser("classify", help="classify one image file here, without the queue")
+    classify = commands.add_parser("classify", help="classify one image file here as a worker does, without the queue")
     classify.add_argument("model_id")
     classify.add_argument("image", type=Path)
-
-    args = parser.parse_args(argv)
-    overrides = {key: value for key in ("workers", "host", "port") if (value := getattr(args, key, None)) is not None}
-    try:
-        settings = Settings(**overrides)
-    except ValueError as exc:
-        print(f"imgclf: invalid settings: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(settings.log_level, settings.log_format)
-    return int(_run(args.command, args, settings) or 0)
+    return parser
 
 
 def _add_bind_options(parser: argparse.ArgumentParser) -> None:
@@ -61,72 +76,97 @@ def _add_bind_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="port to bind (IMGCLF_PORT, default 8000)")
 
 
-def _run(command: str, args: argparse.Namespace, settings: Settings) -> int | None:
-    if command == "serve":
-        from imgclf.ops.supervisor import serve
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from imgclf.ops.supervisor import serve
 
-        return serve(settings)
-    if command == "web":
-        from imgclf.web.server import run
+    return serve(settings)
 
-        if not settings.redis_url:
-            print("imgclf web needs IMGCLF_REDIS_URL (or run `imgclf serve`).", file=sys.stderr)
-            return 2
-        run(settings)
-        return 0
-    if command == "worker":
-        from imgclf.worker.process import run_worker
 
-        run_worker(settings)
-        return 0
-    if command == "prepare":
-        from imgclf.ops.prepare import prepare
+def _web(args: argparse.Namespace, settings: Settings) -> int:
+    from imgclf.web.server import run
 
-        prepare(settings, download=args.download)
-        return 0
-    if command == "bench":
-        import json
+    run(settings)
+    return 0
 
-        from imgclf.bench.report import write_report
-        from imgclf.bench.runner import BenchOptions, run_benchmark
 
-        if args.render:
-            for path in write_report(json.loads(args.render.read_text()), args.out):
-                print(f"wrote {path}")
-            return 0
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from imgclf.worker.process import run_worker
+
+    run_worker(settings)
+    return 0
+
+
+def _prepare(args: argparse.Namespace, settings: Settings) -> int:
+    from imgclf.ops.prepare import prepare
+
+    prepare(settings, download=args.download)
+    return 0
+
+
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from imgclf.bench.report import write_report
+    from imgclf.bench.runner import BenchOptions, run_benchmark
+
+    if args.render:
+        results = json.loads(args.render.read_text())
+    else:
         options = BenchOptions.smoke_test(args.out) if args.smoke else BenchOptions(out_dir=args.out)
         if args.repeats:
             options.repeats = args.repeats
-        options.model_dir = settings.models_path
+        options.model_dir = settings.model_dir
         results = run_benchmark(options)
-        for path in write_report(results, args.out):
-            print(f"wrote {path}")
-        return 0
-    if command == "healthcheck":
-        from imgclf.ops.healthcheck import check_web, check_worker
+    for path in write_report(results, args.out):
+        print(f"wrote {path}")
+    return 0
 
-        problem = check_worker(settings) if args.worker else check_web(settings)
-        if problem:
-            print(f"unhealthy: {problem}", file=sys.stderr)
-            return 1
-        return 0
-    if command == "classify":
-        from imgclf.errors import ClassificationError
-        from imgclf.images.decoding import open_rgb
-        from imgclf.models.loading import load_classifier
-        from imgclf.models.registry import MODELS
 
-        spec = MODELS.get(args.model_id)
-        reason = spec.unavailable_reason(settings.models_path) if spec else "unknown model"
-        if spec is None or reason:
-            print(f"imgclf: cannot use {args.model_id}: {reason}", file=sys.stderr)
-            return 2
-        try:
-            image = open_rgb(args.image, settings.max_image_pixels)
-        except ClassificationError as exc:
-            print(f"imgclf: {exc.message}", file=sys.stderr)
-            return 2
-        for label, percent in load_classifier(spec, settings.models_path).classify([image])[0]:
-            print(f"{percent:6.2f} %  {label}")
-        return 0
-    raise AssertionError(command)
+def _healthcheck(args: argparse.Namespace, settings: Settings) -> int:
+    from imgclf.ops.healthcheck import check_web, check_worker
+
+    problem = check_worker(settings) if args.worker else check_web(settings)
+    if problem:
+        print(f"unhealthy: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _classify(args: argparse.Namespace, settings: Settings) -> int:
+    from imgclf.errors import InvalidImage
+    from imgclf.models.pipeline import Pipeline
+    from imgclf.models.registry import MODELS
+    from imgclf.models.serving import load_for_serving
+
+    spec = MODELS.get(args.model_id)
+    reason = spec.unavailable_reason(settings.model_dir) if spec else "unknown model"
+    if spec is None or reason:
+        print(f"imgclf classify: cannot use {args.model_id}: {reason}", file=sys.stderr)
+        return 2
+    if not args.image.is_file():
+        print(f"imgclf classify: no file {args.image}", file=sys.stderr)
+        return 2
+    # The model is loaded as a worker loads it (same runtime choice and parity check); this one
+    # process is the only one classifying, so it takes every core unless told otherwise.
+    threads = settings.torch_threads or os.cpu_count() or 1
+    classifier, _ = load_for_serving(spec, settings.model_dir, settings.runtime, threads)
+    try:
+        outcome = Pipeline(classifier, settings.max_image_pixels).run(args.image)
+    except InvalidImage as exc:
+        print(f"imgclf classify: {exc.message}", file=sys.stderr)
+        return 2
+    for label, percent in outcome.top:
+        print(f"{percent:6.2f} %  {label}")
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "serve": _serve,
+    "web": _web,
+    "worker": _worker,
+    "prepare": _prepare,
+    "bench": _bench,
+    "healthcheck": _healthcheck,
+    "classify": _classify,
+}
+"""Subcommand -> the function that runs it."""

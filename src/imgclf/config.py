@@ -19,6 +19,10 @@ IMAGENET_SAMPLES_URL = "https://github.com/EliSchwartz/imagenet-sample-images/ar
 """The ImageNet sample-image set the lesson downloads: one photo per class, about 1000 JPEGs."""
 
 
+class MissingRedisUrl(ValueError):
+    """A process that needs Redis was started without IMGCLF_REDIS_URL."""
+
+
 class Settings(BaseSettings):
     """Configuration of every part of the service; see the README's table of variables."""
 
@@ -33,11 +37,13 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     """Root of the service's own files: Redis data, image catalogue, model cache."""
 
-    image_dir: Path | None = None
-    """The image catalogue folder (default `data_dir/images`). Only files listed here are served."""
+    image_dir: Path = Path()
+    """The image catalogue folder (default `data_dir/images`). Only files listed here are served.
+    Absolute once the settings are built."""
 
-    model_dir: Path | None = None
-    """Model weights cache (default `data_dir/models`); torchvision weights go to `hub/checkpoints`."""
+    model_dir: Path = Path()
+    """Model weights cache (default `data_dir/models`); torchvision weights go to `hub/checkpoints`.
+    Absolute once the settings are built."""
 
     models: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(MODEL_IDS))
     """Model ids to offer, comma-separated. Those whose weights are absent show as unavailable."""
@@ -156,22 +162,22 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _default_folders(self) -> Settings:
-        if self.image_dir is None:
+    def _absolute_folders(self) -> Settings:
+        # Folders not set default to data_dir's; every folder is made absolute once, here, so that
+        # child processes and the catalogue see the same paths whatever their working directory.
+        if "image_dir" not in self.model_fields_set:
             self.image_dir = self.data_dir / "images"
-        if self.model_dir is None:
+        if "model_dir" not in self.model_fields_set:
             self.model_dir = self.data_dir / "models"
+        self.image_dir = self.image_dir.resolve()
+        self.model_dir = self.model_dir.resolve()
         return self
 
-    @property
-    def images_path(self) -> Path:
-        assert self.image_dir is not None  # set by _default_folders
-        return self.image_dir.resolve()
-
-    @property
-    def models_path(self) -> Path:
-        assert self.model_dir is not None  # set by _default_folders
-        return self.model_dir.resolve()
+    def required_redis_url(self) -> str:
+        """`redis_url`, for the processes that cannot start without one (`web`, `worker`)."""
+        if not self.redis_url:
+            raise MissingRedisUrl("set IMGCLF_REDIS_URL to the Redis of the service, or run `imgclf serve`")
+        return self.redis_url
 
     def threads_per_worker(self) -> int:
         """Torch threads for one worker, so that all workers together do not oversubscribe the CPU."""

@@ -2,6 +2,7 @@
 
 ServiceError                   500, the base: rendered by one handler per surface
 ├── InvalidRequest             422, a form or request field is wrong (errors per field)
+├── InvalidImage               422, the file is not an image the service reads, is damaged or too large
 ├── NotFound                   404
 │   ├── UnknownJob             no job with that id (never existed, expired, or not ours)
 │   └── UnknownImage           no image with that id in the catalogue
@@ -11,7 +12,10 @@ ServiceError                   500, the base: rendered by one handler per surfac
 ├── TooManyRequests            429, this client is over its rate limit (Retry-After)
 ├── QueueUnavailable           503, Redis cannot be reached (Retry-After)
 ├── QueueFull                  503, too many jobs wait already (Retry-After)
-└── ClassificationError        raised in a worker; its message becomes the job's `error`
+└── ClassificationError        a worker cannot run this job (model not loaded); becomes the job's `error`
+
+A job that fails for a ServiceError (an InvalidImage, an UnknownImage, a ClassificationError) ends
+with that error's message as its `error`: it is written for the person who asked.
 """
 
 from __future__ import annotations
@@ -37,6 +41,16 @@ class InvalidRequest(ServiceError):
     def __init__(self, field_errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{field}: {msg}" for field, msg in field_errors.items()))
         self.field_errors = field_errors
+
+
+class InvalidImage(ServiceError):
+    """The bytes are not an image the service decodes (or are damaged, or have too many pixels).
+
+    The user's mistake, not the service's: decoding says so in words a person can act on, never
+    in Pillow's (which name server paths and internals).
+    """
+
+    status_code = 422
 
 
 class NotFound(ServiceError):
@@ -104,4 +118,4 @@ class QueueFull(ServiceError):
 
 
 class ClassificationError(ServiceError):
-    """A job that cannot be done for a reason the user can understand (bad image, model gone)."""
+    """A job the worker that took it cannot do (its model is not loaded there)."""

@@ -1,26 +1,15 @@
 """The lesson's routes against a real Redis, with no worker: what the web process answers."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from imgclf.ops.embedded_redis import free_port
 from imgclf.web.app import create_app
-from tests.conftest import job_id_from_page, make_settings
-
-REDIS_DB = 15
-"""This module's database of the session's Redis (no worker reads it)."""
+from tests.conftest import job_id_from_page, make_settings, unreachable_redis_url
 
 COFFEE = {"model_id": "efficientnet_lite0", "image_id": "coffee.jpg"}
-
-
-@pytest.fixture
-def client(redis_url: str, image_dir: Path, model_dir: Path) -> Iterator[TestClient]:
-    settings = make_settings(redis_url, image_dir, model_dir)
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
 
 
 def test_home_page_links_to_the_form(client: TestClient) -> None:
@@ -149,7 +138,7 @@ def test_docs_and_errors_are_sent_with_security_headers(client: TestClient) -> N
 
 
 def test_redis_down_is_a_503_not_a_500(image_dir: Path, model_dir: Path) -> None:
-    settings = make_settings(f"redis://127.0.0.1:{free_port()}/0", image_dir, model_dir)
+    settings = make_settings(unreachable_redis_url(), image_dir, model_dir)
     with TestClient(create_app(settings)) as client:
         response = client.post("/classifications", data=COFFEE)
         assert response.status_code == 503

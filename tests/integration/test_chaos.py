@@ -16,26 +16,13 @@ from redis import Redis
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from imgclf.images.samples import install_sample_photos
 from imgclf.jobs.queue import make_queue
-from imgclf.ops.prepare import install_sample_photos
-from tests.conftest import job_id_from_page, samples
+from tests.conftest import CATS, job_id_from_page, samples, submit
 from tests.integration.serve_process import Serve, serve
 
 JOBS = 50
-CATS = {"tiger cat", "Egyptian cat", "tabby"}
 SLOW_IMAGE = "slow.png"
-
-
-def post(url: str, image_id: str) -> httpx.Response:
-    return httpx.post(
-        f"{url}/classifications", data={"model_id": "efficientnet_lite0", "image_id": image_id}, timeout=30
-    )
-
-
-def submit(url: str, image_id: str) -> str:
-    page = post(url, image_id)
-    assert page.status_code == 200, page.text
-    return job_id_from_page(page.text)
 
 
 def outcome(url: str, job_id: str, timeout: float = 240) -> dict[str, Any]:
@@ -75,10 +62,13 @@ def slow_catalogue(tmp_path: Path) -> None:
 
 def test_a_worker_killed_mid_job_loses_no_job(tmp_path: Path, model_dir: Path) -> None:
     slow_catalogue(tmp_path)
-    with serve(tmp_path, model_dir, IMGCLF_RESULT_CACHE_TTL="0") as (running, url):
-        reference = outcome(url, submit(url, SLOW_IMAGE))
+    with (
+        serve(tmp_path, model_dir, IMGCLF_RESULT_CACHE_TTL="0") as (running, url),
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
+        reference = outcome(url, submit(client, "efficientnet_lite0", SLOW_IMAGE))
         assert reference["task_status"] == "finished"
-        job_ids = [submit(url, SLOW_IMAGE) for _ in range(JOBS)]
+        job_ids = [submit(client, "efficientnet_lite0", SLOW_IMAGE) for _ in range(JOBS)]
 
         connection = redis_of(running)
         registry = make_queue(connection).started_job_registry
@@ -109,9 +99,14 @@ def test_a_worker_killed_mid_job_loses_no_job(tmp_path: Path, model_dir: Path) -
 
 
 def test_a_killed_redis_loses_no_acknowledged_job(tmp_path: Path, model_dir: Path) -> None:
-    with serve(tmp_path, model_dir, IMGCLF_RESULT_CACHE_TTL="0") as (running, url):
+    with (
+        serve(tmp_path, model_dir, IMGCLF_RESULT_CACHE_TTL="0") as (running, url),
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
         photos = ["chelsea.jpg", "coffee.jpg"]
-        acknowledged = {submit(url, photos[index % 2]): photos[index % 2] for index in range(JOBS)}
+        acknowledged = {
+            submit(client, "efficientnet_lite0", photos[index % 2]): photos[index % 2] for index in range(JOBS)
+        }
         redis = next(child for child in running.children() if Path(child.exe()).name == "redis-server")
         redis.kill()
         killed_at = time.monotonic()
@@ -122,7 +117,9 @@ def test_a_killed_redis_loses_no_acknowledged_job(tmp_path: Path, model_dir: Pat
         refusals = 0
         while True:
             assert httpx.get(f"{url}/healthz").status_code == 200
-            response = post(url, "coffee.jpg")
+            response = client.post(
+                "/classifications", data={"model_id": "efficientnet_lite0", "image_id": "coffee.jpg"}
+            )
             if response.status_code == 200:
                 acknowledged[job_id_from_page(response.text)] = "coffee.jpg"
                 break

@@ -16,12 +16,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
+from imgclf.ops.embedded_redis import free_port
 from imgclf.web.app import create_app
-from tests.conftest import make_settings, running_web
-
-REDIS_DB = 14
-"""This module's database of the session's Redis (no worker reads it)."""
+from tests.conftest import make_settings, running_web, unreachable_redis_url
 
 SOCKET_TIMEOUT = 20
 """Seconds a raw socket waits for the server: far past every limit a test's server enforces."""
@@ -33,10 +30,10 @@ CROSS_SITE = "posted from another site"
 
 
 @pytest.fixture(scope="module")
-def strict_server(redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path) -> Iterator[str]:
+def strict_server(fresh_redis_url: Callable[[], str], image_dir: Path, model_dir: Path) -> Iterator[str]:
     """An `imgclf web` of this module's own: 1 s to send a head or a body, answering 127.0.0.1 only."""
     settings = make_settings(
-        redis_server.url,
+        fresh_redis_url(),
         image_dir,
         model_dir,
         port=free_port(),
@@ -46,12 +43,6 @@ def strict_server(redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path)
     )
     with running_web(settings) as url:
         yield url
-
-
-@pytest.fixture
-def client(redis_url: str, image_dir: Path, model_dir: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(make_settings(redis_url, image_dir, model_dir))) as test_client:
-        yield test_client
 
 
 def connect(base_url: str) -> socket.socket:
@@ -244,7 +235,7 @@ def test_a_form_posted_from_this_site_or_by_a_program_is_queued(
 def test_an_unhandled_exception_is_a_json_500_with_the_security_headers(
     image_dir: Path, model_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = create_app(make_settings(f"redis://127.0.0.1:{free_port()}/0", image_dir, model_dir))
+    app = create_app(make_settings(unreachable_redis_url(), image_dir, model_dir))
 
     @app.get("/explode")
     def explode() -> None:
@@ -265,7 +256,7 @@ def test_an_unhandled_exception_is_a_json_500_with_the_security_headers(
 
 
 def test_a_503_says_when_to_try_again(image_dir: Path, model_dir: Path) -> None:
-    settings = make_settings(f"redis://127.0.0.1:{free_port()}/0", image_dir, model_dir)
+    settings = make_settings(unreachable_redis_url(), image_dir, model_dir)
     with TestClient(create_app(settings)) as client:
         response = client.post("/classifications", data=CHELSEA)
     assert response.status_code == 503

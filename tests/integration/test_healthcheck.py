@@ -6,8 +6,9 @@ import pytest
 
 from imgclf.cli import main
 from imgclf.config import Settings
-from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
+from imgclf.ops.embedded_redis import free_port
 from imgclf.ops.healthcheck import check_web, check_worker
+from tests.conftest import unreachable_redis_url
 
 
 def test_web_check_passes_against_a_running_web_server(worker_settings: Settings, live_server: str) -> None:
@@ -16,12 +17,12 @@ def test_web_check_passes_against_a_running_web_server(worker_settings: Settings
 
 
 def test_worker_check_passes_when_a_worker_of_this_host_is_registered(
-    worker_settings: Settings, worker: subprocess.Popen[bytes], redis_server: EmbeddedRedis
+    worker_settings: Settings, worker: subprocess.Popen[bytes], redis_url: str
 ) -> None:
     assert check_worker(worker_settings) is None
-    idle_db = worker_settings.model_copy(update={"redis_url": redis_server.url_for_db(10)})
+    idle_db = worker_settings.model_copy(update={"redis_url": redis_url})
     assert "no worker of host" in (check_worker(idle_db) or "")
-    unreachable = worker_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    unreachable = worker_settings.model_copy(update={"redis_url": unreachable_redis_url()})
     assert "Redis is unreachable" in (check_worker(unreachable) or "")
 
 

@@ -2,22 +2,13 @@
 
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
 from imgclf.config import Settings
-from imgclf.web.app import create_app
-from tests.integration.test_worker_flow import classify
-from tests.unit.test_decoding import PICTURE_MIB, write_blank_bilevel_png, write_worst_png
-
-
-@pytest.fixture(scope="module")
-def client(worker_settings: Settings, worker: subprocess.Popen[bytes]) -> Iterator[TestClient]:
-    with TestClient(create_app(worker_settings)) as test_client:
-        yield test_client
+from tests.conftest import classify
+from tests.pictures import PICTURE_MIB, write_blank_bilevel_png, write_worst_png
 
 
 def memory_mib(pid: int) -> dict[str, float]:
@@ -27,13 +18,13 @@ def memory_mib(pid: int) -> dict[str, float]:
 
 
 def test_the_worst_allowed_image_is_classified_within_a_memory_bound(
-    client: TestClient, worker: subprocess.Popen[bytes], image_dir: Path
+    worker_client: TestClient, worker: subprocess.Popen[bytes], image_dir: Path
 ) -> None:
     name = f"worst-{uuid.uuid4().hex[:8]}.png"
     write_worst_png(image_dir / name)
     try:
         before = memory_mib(worker.pid)
-        body = classify(client, "efficientnet_lite0", name, timeout=120)
+        body = classify(worker_client, "efficientnet_lite0", name, timeout=120)
         after = memory_mib(worker.pid)
     finally:
         (image_dir / name).unlink()
@@ -46,17 +37,17 @@ def test_the_worst_allowed_image_is_classified_within_a_memory_bound(
 
 
 def test_an_image_over_the_limit_fails_with_the_services_message_and_the_worker_goes_on(
-    client: TestClient, worker: subprocess.Popen[bytes], worker_settings: Settings, image_dir: Path
+    worker_client: TestClient, worker: subprocess.Popen[bytes], worker_settings: Settings, image_dir: Path
 ) -> None:
     # 400 megapixels in a 0.2 MB file: over twice Pillow's own limit, where Pillow used to answer.
     name = f"bomb-{uuid.uuid4().hex[:8]}.png"
     write_blank_bilevel_png(image_dir / name, 20_000, 20_000)
     try:
-        body = classify(client, "efficientnet_lite0", name)
+        body = classify(worker_client, "efficientnet_lite0", name)
     finally:
         (image_dir / name).unlink()
     assert body["task_status"] == "failed"
     limit = worker_settings.max_image_pixels
     assert body["error"] == f"The image is 20000 x 20000 pixels; the limit is {limit:,} pixels."
     assert worker.poll() is None
-    assert classify(client, "efficientnet_lite0", "coffee.jpg")["task_status"] == "finished"
+    assert classify(worker_client, "efficientnet_lite0", "coffee.jpg")["task_status"] == "finished"

@@ -10,25 +10,23 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from redis import Redis
 
 from imgclf.jobs.queue import make_queue
-from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
-from tests.conftest import job_id_from_page, make_settings, running_web
+from imgclf.ops.embedded_redis import free_port
+from tests.conftest import job_id_from_page, make_settings, running_web, samples
 
 FORM = {"model_id": "efficientnet_lite0", "image_id": "coffee.jpg"}
 
 
 @contextmanager
 def web_without_workers(
-    redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path, db: int, **settings: Any
+    redis_url: str, image_dir: Path, model_dir: Path, **settings: Any
 ) -> Iterator[tuple[str, Redis]]:
-    """A web server on database `db` (emptied first) and a client of that database."""
-    connection = Redis.from_url(redis_server.url_for_db(db))
-    connection.flushdb()
+    """A web server on the database at `redis_url` and a client of that database."""
+    connection = Redis.from_url(redis_url)
     web_settings = make_settings(
-        redis_server.url_for_db(db),
+        redis_url,
         image_dir,
         model_dir,
         port=free_port(),
@@ -40,12 +38,11 @@ def web_without_workers(
         with running_web(web_settings) as url:
             yield url, connection
     finally:
-        connection.flushdb()
         connection.close()
 
 
-def test_200_long_polls_leave_healthz_answering(redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path) -> None:
-    with web_without_workers(redis_server, image_dir, model_dir, db=6) as (url, _):
+def test_200_long_polls_leave_healthz_answering(redis_url: str, image_dir: Path, model_dir: Path) -> None:
+    with web_without_workers(redis_url, image_dir, model_dir) as (url, _):
         job_id = job_id_from_page(httpx.post(f"{url}/classifications", data=FORM).text)
 
         async def run() -> tuple[list[float], list[int]]:
@@ -76,9 +73,9 @@ def test_200_long_polls_leave_healthz_answering(redis_server: EmbeddedRedis, ima
 
 
 def test_a_flood_past_the_bound_gets_503_with_retry_after_and_loses_nothing(
-    redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path
+    redis_url: str, image_dir: Path, model_dir: Path
 ) -> None:
-    with web_without_workers(redis_server, image_dir, model_dir, db=5, max_queued_jobs=20) as (url, connection):
+    with web_without_workers(redis_url, image_dir, model_dir, max_queued_jobs=20) as (url, connection):
 
         async def flood() -> list[httpx.Response]:
             async with httpx.AsyncClient(base_url=url, timeout=30) as client:
@@ -106,10 +103,10 @@ def test_a_flood_past_the_bound_gets_503_with_retry_after_and_loses_nothing(
 
 
 def test_a_client_past_its_rate_limit_gets_429_and_others_do_not(
-    redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path
+    redis_url: str, image_dir: Path, model_dir: Path
 ) -> None:
     # The test's client is 127.0.0.1, a trusted proxy by default: X-Forwarded-For names the client.
-    with web_without_workers(redis_server, image_dir, model_dir, db=4, rate_limit_per_minute=3) as (url, _):
+    with web_without_workers(redis_url, image_dir, model_dir, rate_limit_per_minute=3) as (url, _):
         first = {"X-Forwarded-For": "203.0.113.7"}
         assert [httpx.post(f"{url}/classifications", data=FORM, headers=first).status_code for _ in range(3)] == [
             200
@@ -121,11 +118,8 @@ def test_a_client_past_its_rate_limit_gets_429_and_others_do_not(
         assert other.status_code == 200
 
 
-@pytest.mark.parametrize("db", [3])
-def test_queue_metrics_count_rejections(redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path, db: int) -> None:
-    from tests.conftest import samples
-
-    with web_without_workers(redis_server, image_dir, model_dir, db=db, max_queued_jobs=1) as (url, _):
+def test_queue_metrics_count_rejections(redis_url: str, image_dir: Path, model_dir: Path) -> None:
+    with web_without_workers(redis_url, image_dir, model_dir, max_queued_jobs=1) as (url, _):
         assert httpx.post(f"{url}/classifications", data=FORM).status_code == 200
         assert httpx.post(f"{url}/classifications", data=FORM).status_code == 503
         metrics = samples(httpx.get(f"{url}/metrics").text)
@@ -134,11 +128,11 @@ def test_queue_metrics_count_rejections(redis_server: EmbeddedRedis, image_dir: 
 
 
 def test_a_client_cannot_dodge_the_rate_limit_with_a_forwarded_header(
-    redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path
+    redis_url: str, image_dir: Path, model_dir: Path
 ) -> None:
     # Only 192.0.2.1 is a trusted proxy: the test's client is not, so its X-Forwarded-For is ignored.
     with web_without_workers(
-        redis_server, image_dir, model_dir, db=4, rate_limit_per_minute=2, forwarded_allow_ips="192.0.2.1"
+        redis_url, image_dir, model_dir, rate_limit_per_minute=2, forwarded_allow_ips="192.0.2.1"
     ) as (url, _):
         statuses = [
             httpx.post(f"{url}/classifications", data=FORM, headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code

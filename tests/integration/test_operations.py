@@ -1,24 +1,11 @@
 """Health, readiness and metrics as an operator (or a load balancer, or Prometheus) sees them."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
-from redis import Redis
 
-from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
 from imgclf.web.app import create_app
-from tests.conftest import make_settings, samples
-
-
-@pytest.fixture
-def client(redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path) -> Iterator[TestClient]:
-    """A web app on an empty database that no worker serves."""
-    url = redis_server.url_for_db(12)
-    Redis.from_url(url).flushdb()
-    with TestClient(create_app(make_settings(url, image_dir, model_dir))) as test_client:
-        yield test_client
+from tests.conftest import make_settings, samples, unreachable_redis_url
 
 
 def test_healthz_says_the_process_is_alive(client: TestClient) -> None:
@@ -32,7 +19,7 @@ def test_readyz_is_503_with_a_reason_when_no_worker_is_alive(client: TestClient)
 
 
 def test_readyz_and_metrics_report_an_unreachable_redis(image_dir: Path, model_dir: Path) -> None:
-    settings = make_settings(f"redis://127.0.0.1:{free_port()}/0", image_dir, model_dir)
+    settings = make_settings(unreachable_redis_url(), image_dir, model_dir)
     with TestClient(create_app(settings)) as client:
         assert client.get("/healthz").status_code == 200
         response = client.get("/readyz")

@@ -13,18 +13,18 @@ from redis import Redis
 from rq import Queue
 
 from imgclf.config import Settings
+from imgclf.images.digests import FileDigests
 from imgclf.jobs.liveness import live_workers
-from imgclf.jobs.queue import enqueue_classification, fetch_job_view, make_queue
+from imgclf.jobs.status import fetch_job_view
+from imgclf.jobs.submit import submit as submit_job
 from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
 from imgclf.ops.processes import spawn, stop, wait_for_workers
-from tests.conftest import BROKEN_IMAGE, job_id_from_page, make_settings, running_web
+from tests.conftest import BROKEN_IMAGE, make_settings, running_web, submit
 
 
 def test_a_long_poll_brings_a_failed_jobs_own_message(live_server: str) -> None:
-    page = httpx.post(
-        f"{live_server}/classifications", data={"model_id": "efficientnet_lite0", "image_id": BROKEN_IMAGE}
-    )
-    job_id = job_id_from_page(page.text)
+    with httpx.Client(base_url=live_server) as client:
+        job_id = submit(client, "efficientnet_lite0", BROKEN_IMAGE)
     body = httpx.get(f"{live_server}/classifications/{job_id}?wait=20", timeout=30).json()
     assert body["task_status"] == "failed"
     assert "could not be decoded as an image" in body["error"], body  # the reason, not a generic failure
@@ -41,13 +41,9 @@ def test_a_job_id_of_another_queue_is_404_json(live_server: str, worker_settings
     assert "never existed" in response.json()["detail"]
 
 
-def test_readyz_stops_counting_a_killed_worker_within_seconds(
-    redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path
-) -> None:
-    url_db = redis_server.url_for_db(2)
-    connection = Redis.from_url(url_db)
-    connection.flushdb()
-    settings = make_settings(url_db, image_dir, model_dir, port=free_port(), models=["efficientnet_lite0"])
+def test_readyz_stops_counting_a_killed_worker_within_seconds(redis_url: str, image_dir: Path, model_dir: Path) -> None:
+    connection = Redis.from_url(redis_url)
+    settings = make_settings(redis_url, image_dir, model_dir, port=free_port(), models=["efficientnet_lite0"])
     worker = spawn("worker", settings)
     try:
         with running_web(settings) as url:
@@ -64,7 +60,7 @@ def test_readyz_stops_counting_a_killed_worker_within_seconds(
             print(f"/readyz saw the worker's death after {time.monotonic() - killed:.1f} s")
     finally:
         stop(worker)
-        connection.flushdb()
+        connection.close()
 
 
 def test_a_worker_outlives_a_redis_outage(tmp_path: Path, image_dir: Path, model_dir: Path) -> None:
@@ -82,8 +78,8 @@ def test_a_worker_outlives_a_redis_outage(tmp_path: Path, image_dir: Path, model
         assert worker.poll() is None, "the worker exited when Redis went away"
         redis.start()  # same socket, same append-only file
         wait_for_workers(connection, 1, [worker], timeout=60)
-        job_id = enqueue_classification(
-            make_queue(connection), "efficientnet_lite0", "coffee.jpg", job_timeout=60, result_ttl=60, max_queued=10
+        job_id = submit_job(
+            connection, settings, FileDigests(), "efficientnet_lite0", "coffee.jpg", image_dir / "coffee.jpg"
         )
         deadline = time.monotonic() + 60
         while (view := fetch_job_view(connection, job_id)).pending:

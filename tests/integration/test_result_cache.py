@@ -7,17 +7,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from redis import Redis
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
 
 from imgclf.config import Settings
 from imgclf.jobs.queue import make_queue
 from imgclf.web.app import create_app
-from tests.integration.test_worker_flow import classify, fresh_photo
-
-
-@pytest.fixture
-def client(worker_settings: Settings, worker: subprocess.Popen[bytes]) -> Iterator[TestClient]:
-    with TestClient(create_app(worker_settings)) as test_client:
-        yield test_client
+from tests.conftest import classify, fresh_photo, submit
 
 
 @pytest.fixture
@@ -29,14 +25,14 @@ def jobs_run(worker_settings: Settings) -> Iterator[Callable[[], int]]:
 
 
 def test_a_repeated_request_is_answered_from_the_cache(
-    client: TestClient, image_dir: Path, jobs_run: Callable[[], int]
+    worker_client: TestClient, image_dir: Path, jobs_run: Callable[[], int]
 ) -> None:
     photo = fresh_photo(image_dir)
-    first = classify(client, "efficientnet_lite0", photo)
+    first = classify(worker_client, "efficientnet_lite0", photo)
     assert first["task_status"] == "finished" and "cached" not in first
     done = jobs_run()
 
-    second = classify(client, "efficientnet_lite0", photo)
+    second = classify(worker_client, "efficientnet_lite0", photo)
 
     assert second["task_status"] == "finished"
     assert second["cached"] is True
@@ -45,12 +41,29 @@ def test_a_repeated_request_is_answered_from_the_cache(
     assert jobs_run() == done  # no worker was involved
 
 
-def test_another_model_or_other_bytes_are_not_cache_hits(client: TestClient, image_dir: Path) -> None:
+def test_a_cache_hit_is_a_finished_job_that_expires_like_any_other(
+    worker_client: TestClient, worker_settings: Settings, image_dir: Path
+) -> None:
     photo = fresh_photo(image_dir)
-    classify(client, "efficientnet_lite0", photo)
-    assert "cached" not in classify(client, "efficientnet_lite1", photo)
+    classify(worker_client, "efficientnet_lite0", photo)
+    job_id = submit(worker_client, "efficientnet_lite0", photo)
+
+    with Redis.from_url(worker_settings.redis_url or "") as connection:
+        # One job store: the ticket is an RQ job, not a second kind of record beside RQ's.
+        job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+        assert job.get_status() == JobStatus.FINISHED
+        assert job.meta["cached"] is True
+        assert job.return_value() == worker_client.get(f"/classifications/{job_id}").json()["data"]
+        assert 0 < connection.ttl(job.key) <= worker_settings.result_ttl
+        assert job_id not in make_queue(connection).job_ids  # no worker will ever take it
+
+
+def test_another_model_or_other_bytes_are_not_cache_hits(worker_client: TestClient, image_dir: Path) -> None:
+    photo = fresh_photo(image_dir)
+    classify(worker_client, "efficientnet_lite0", photo)
+    assert "cached" not in classify(worker_client, "efficientnet_lite1", photo)
     (image_dir / photo).write_bytes((image_dir / photo).read_bytes() + b"\0")  # same name, new bytes
-    assert "cached" not in classify(client, "efficientnet_lite0", photo)
+    assert "cached" not in classify(worker_client, "efficientnet_lite0", photo)
 
 
 def test_the_cache_can_be_turned_off(

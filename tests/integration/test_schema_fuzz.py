@@ -6,14 +6,13 @@ body limits and middleware. Each answer must not be a server error and must be a
 status, media type, body and headers.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import schemathesis
 from hypothesis import settings
-from redis import Redis
 from schemathesis import Case
 from schemathesis.checks import (
     content_type_conformance,
@@ -27,11 +26,8 @@ from schemathesis.checks import (
 from schemathesis.config import SchemathesisConfig
 from schemathesis.schemas import BaseSchema
 
-from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
+from imgclf.ops.embedded_redis import free_port
 from tests.conftest import make_settings, running_web
-
-DB = 1
-"""The Redis database of this module's server; no other test uses it."""
 
 EXAMPLES = 200
 """Requests Hypothesis generates per operation, after the schema's examples and schemathesis' boundary
@@ -71,18 +67,10 @@ CONFIG = SchemathesisConfig.from_dict(
 
 
 @pytest.fixture(scope="module")
-def web_server(redis_server: EmbeddedRedis, image_dir: Path, model_dir: Path) -> Iterator[str]:
-    """An `imgclf web` of this module's own, on Redis database `DB` (emptied before and after)."""
-    redis_url = redis_server.url_for_db(DB)
-    connection = Redis.from_url(redis_url)
-    connection.flushdb()
-    server_settings = make_settings(redis_url, image_dir, model_dir, port=free_port())
-    try:
-        with running_web(server_settings) as url:
-            yield url
-    finally:
-        connection.flushdb()
-        connection.close()
+def web_server(fresh_redis_url: Callable[[], str], image_dir: Path, model_dir: Path) -> Iterator[str]:
+    """An `imgclf web` of this module's own, on a Redis database of its own."""
+    with running_web(make_settings(fresh_redis_url(), image_dir, model_dir, port=free_port())) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

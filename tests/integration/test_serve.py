@@ -2,15 +2,12 @@
 
 import signal
 import socket
-import time
 from pathlib import Path
 
 import httpx
 import psutil
-import pytest
 
-from imgclf.ops.embedded_redis import EmbeddedRedis
-from tests.conftest import job_id_from_page
+from tests.conftest import classify, submit, wait_for_end
 from tests.integration.serve_process import Serve, serve, serve_env
 
 
@@ -23,25 +20,16 @@ def stop_with_ctrl_c(running: Serve) -> list[psutil.Process]:
     return children
 
 
-def classify(url: str, image_id: str) -> tuple[str, dict[str, object]]:
-    page = httpx.post(f"{url}/classifications", data={"model_id": "efficientnet_lite0", "image_id": image_id})
-    job_id = job_id_from_page(page.text)
-    for _ in range(600):
-        body: dict[str, object] = httpx.get(f"{url}/classifications/{job_id}").json()
-        if body["task_status"] in ("finished", "failed"):
-            return job_id, body
-        time.sleep(0.05)
-    pytest.fail("the job did not end")
-
-
 def test_serve_embeds_redis_keeps_results_across_restarts_and_leaves_nothing(tmp_path: Path, model_dir: Path) -> None:
     with serve(tmp_path, model_dir) as (running, url):
         names = sorted(Path(child.exe()).name for child in running.children())
         assert "redis-server" in names
         assert "coffee.jpg" in httpx.get(f"{url}/info").json()["images"]  # sample photos installed
-        job_id, body = classify(url, "coffee.jpg")
+        with httpx.Client(base_url=url) as client:
+            job_id = submit(client, "efficientnet_lite0", "coffee.jpg")
+            body = wait_for_end(client, job_id)
         assert body["task_status"] == "finished"
-        assert body["data"][0][0] == "espresso"  # type: ignore[index]
+        assert body["data"][0][0] == "espresso"
         stop_with_ctrl_c(running)
     assert (tmp_path / "data" / "redis").is_dir()
 
@@ -52,12 +40,11 @@ def test_serve_embeds_redis_keeps_results_across_restarts_and_leaves_nothing(tmp
         stop_with_ctrl_c(running)
 
 
-def test_serve_uses_the_configured_redis_instead(tmp_path: Path, model_dir: Path, redis_server: EmbeddedRedis) -> None:
-    redis_url = redis_server.url_for_db(14)
-    with serve(tmp_path, model_dir, IMGCLF_REDIS_URL=redis_url) as (running, url):
+def test_serve_uses_the_configured_redis_instead(tmp_path: Path, model_dir: Path, redis_url: str) -> None:
+    with serve(tmp_path, model_dir, IMGCLF_REDIS_URL=redis_url) as (running, url), httpx.Client(base_url=url) as client:
         names = [Path(child.exe()).name for child in running.children()]
         assert "redis-server" not in names
-        _, body = classify(url, "chelsea.jpg")
+        body = classify(client, "efficientnet_lite0", "chelsea.jpg")
         assert body["task_status"] == "finished"
         stop_with_ctrl_c(running)
     assert not (tmp_path / "data" / "redis").exists()

@@ -21,7 +21,7 @@ from rq.serializers import JSONSerializer
 
 from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
 from imgclf.ops.processes import stop
-from tests.conftest import job_id_from_page, samples
+from tests.conftest import samples, submit
 
 ROOT = Path(__file__).parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
@@ -149,12 +149,9 @@ def test_requests_are_spread_over_both_web_replicas(topology: Topology) -> None:
 
 
 def test_jobs_are_processed_by_both_workers(topology: Topology) -> None:
-    job_ids = []
-    for index in range(JOBS):
-        image = ("chelsea.jpg", "coffee.jpg")[index % 2]
-        page = httpx.post(f"{topology.url}/classifications", data={"model_id": "efficientnet_lite0", "image_id": image})
-        assert page.status_code == 200
-        job_ids.append(job_id_from_page(page.text))
+    photos = ("chelsea.jpg", "coffee.jpg")
+    with httpx.Client(base_url=topology.url) as client:
+        job_ids = [submit(client, "efficientnet_lite0", photos[index % 2]) for index in range(JOBS)]
 
     def all_finished() -> bool:
         statuses = [httpx.get(f"{topology.url}/classifications/{job_id}").json()["task_status"] for job_id in job_ids]

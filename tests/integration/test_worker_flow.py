@@ -1,44 +1,17 @@
 """POST -> poll -> result, through a real Redis and a real `imgclf worker` process."""
 
+import itertools
+import signal
 import subprocess
-import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from redis import Redis
 
 from imgclf.config import Settings
-from imgclf.web.app import create_app
-from tests.conftest import BROKEN_IMAGE, job_id_from_page, samples
-
-CATS = {"tiger cat", "Egyptian cat", "tabby"}
-
-
-@pytest.fixture(scope="module")
-def client(worker_settings: Settings, worker: subprocess.Popen[bytes]) -> Iterator[TestClient]:
-    with TestClient(create_app(worker_settings)) as test_client:
-        yield test_client
-
-
-def classify(client: TestClient, model_id: str, image_id: str, timeout: float = 60) -> dict[str, Any]:
-    """Submit like the form does, then poll like the page does, until the job has ended."""
-    page = client.post("/classifications", data={"model_id": model_id, "image_id": image_id})
-    assert page.status_code == 200
-    job_id = job_id_from_page(page.text)
-    deadline = time.monotonic() + timeout
-    seen = set()
-    while time.monotonic() < deadline:
-        body: dict[str, Any] = client.get(f"/classifications/{job_id}").json()
-        seen.add(body["task_status"])
-        if body["task_status"] in ("finished", "failed"):
-            body["seen"] = seen
-            return body
-        assert body["data"] is None
-        time.sleep(0.05)
-    pytest.fail(f"job {job_id} did not end within {timeout} s; saw {seen}")
+from imgclf.jobs.queue import make_queue
+from tests.conftest import BROKEN_IMAGE, CATS, classify, fresh_photo, samples, submit, wait_for_end
 
 
 @pytest.mark.parametrize(
@@ -51,9 +24,9 @@ def classify(client: TestClient, model_id: str, image_id: str, timeout: float = 
     ],
 )
 def test_efficientnet_lite0_classifies_real_photos(
-    client: TestClient, image_id: str, expected: set[str], within: int
+    worker_client: TestClient, image_id: str, expected: set[str], within: int
 ) -> None:
-    body = classify(client, "efficientnet_lite0", image_id)
+    body = classify(worker_client, "efficientnet_lite0", image_id)
     assert body["task_status"] == "finished", body
     assert "error" not in body
     labels = [label for label, _ in body["data"]]
@@ -63,54 +36,64 @@ def test_efficientnet_lite0_classifies_real_photos(
 
 
 @pytest.mark.parametrize("model_id", ["efficientnet_lite1", "efficientnet_lite2"])
-def test_every_offline_model_recognises_the_cat(client: TestClient, model_id: str) -> None:
-    body = classify(client, model_id, "chelsea.jpg")
+def test_every_offline_model_recognises_the_cat(worker_client: TestClient, model_id: str) -> None:
+    body = classify(worker_client, model_id, "chelsea.jpg")
     assert body["task_status"] == "finished"
     assert body["data"][0][0] in CATS
 
 
-def test_a_torchvision_model_with_weights_in_the_cache_is_served(client: TestClient) -> None:
+def test_a_torchvision_model_with_weights_in_the_cache_is_served(worker_client: TestClient) -> None:
     # resnet18's weights file was written by the test session (random values), not downloaded.
-    body = classify(client, "resnet18", "rocket.jpg")
+    body = classify(worker_client, "resnet18", "rocket.jpg")
     assert body["task_status"] == "finished"
     assert len(body["data"]) == 5
 
 
-def test_an_undecodable_image_fails_with_a_message_a_person_can_read(client: TestClient) -> None:
-    body = classify(client, "efficientnet_lite0", BROKEN_IMAGE)
+def test_an_undecodable_image_fails_with_a_message_a_person_can_read(worker_client: TestClient) -> None:
+    body = classify(worker_client, "efficientnet_lite0", BROKEN_IMAGE)
     assert body["task_status"] == "failed"
     assert body["data"] is None
     assert "could not be decoded as an image" in body["error"]
 
 
-def test_one_long_polling_request_gets_the_result(client: TestClient, image_dir: Path) -> None:
-    page = client.post("/classifications", data={"model_id": "efficientnet_lite0", "image_id": fresh_photo(image_dir)})
-    job_id = job_id_from_page(page.text)
-    body = client.get(f"/classifications/{job_id}", params={"wait": 30}).json()
+def test_one_long_polling_request_gets_the_result(worker_client: TestClient, image_dir: Path) -> None:
+    job_id = submit(worker_client, "efficientnet_lite0", fresh_photo(image_dir))
+    body = worker_client.get(f"/classifications/{job_id}", params={"wait": 30}).json()
     assert body["task_status"] == "finished"
     assert body["data"][0][0] in CATS
 
 
-def test_jobs_are_served_in_order_by_one_worker(client: TestClient) -> None:
-    bodies = [classify(client, "efficientnet_lite0", "coffee.jpg") for _ in range(3)]
-    assert all(body["data"][0][0] == "espresso" for body in bodies)
+def test_jobs_are_served_in_order_by_one_worker(
+    worker_client: TestClient, worker: subprocess.Popen[bytes], worker_settings: Settings, image_dir: Path
+) -> None:
+    # Photos no test has classified (no job is a cache hit), submitted while the worker is
+    # paused, so that they all wait in the queue together.
+    photos = [fresh_photo(image_dir) for _ in range(4)]
+    worker.send_signal(signal.SIGSTOP)
+    try:
+        job_ids = [submit(worker_client, "efficientnet_lite0", photo) for photo in photos]
+    finally:
+        worker.send_signal(signal.SIGCONT)
+    bodies = [wait_for_end(worker_client, job_id) for job_id in job_ids]
+    assert all(body["task_status"] == "finished" and body["data"][0][0] in CATS for body in bodies), bodies
+    connection = Redis.from_url(worker_settings.redis_url or "")
+    jobs = [make_queue(connection).fetch_job(job_id) for job_id in job_ids]
+    connection.close()
+    runs = [(job.worker_name, job.started_at, job.ended_at) for job in jobs if job is not None]
+    assert len(runs) == len(job_ids) and len({name for name, _, _ in runs}) == 1, runs
+    for (_, _, ended), (_, started, _) in itertools.pairwise(runs):
+        # each job ended before the one submitted after it started: one at a time, first in first out
+        assert ended is not None and started is not None and ended <= started, runs
 
 
-def fresh_photo(image_dir: Path) -> str:
-    """A catalogue photo no test has classified yet: chelsea plus unique trailing bytes (a new SHA-256)."""
-    unique = uuid.uuid4().hex
-    (image_dir / f"fresh-{unique}.jpg").write_bytes((image_dir / "chelsea.jpg").read_bytes() + unique.encode())
-    return f"fresh-{unique}.jpg"
-
-
-def test_readiness_and_metrics_count_what_the_worker_did(client: TestClient, image_dir: Path) -> None:
-    assert client.get("/readyz").json()["status"] == "ready"
+def test_readiness_and_metrics_count_what_the_worker_did(worker_client: TestClient, image_dir: Path) -> None:
+    assert worker_client.get("/readyz").json()["status"] == "ready"
     photo = fresh_photo(image_dir)
-    before = samples(client.get("/metrics").text)
-    classify(client, "efficientnet_lite0", photo)
-    classify(client, "efficientnet_lite0", BROKEN_IMAGE)
-    classify(client, "efficientnet_lite0", photo)  # answered by the cache
-    after = samples(client.get("/metrics").text)
+    before = samples(worker_client.get("/metrics").text)
+    classify(worker_client, "efficientnet_lite0", photo)
+    classify(worker_client, "efficientnet_lite0", BROKEN_IMAGE)
+    classify(worker_client, "efficientnet_lite0", photo)  # answered by the cache
+    after = samples(worker_client.get("/metrics").text)
 
     def grew(name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
         return after[(name, labels)] - before.get((name, labels), 0.0)

@@ -1,14 +1,23 @@
 from pathlib import Path
 
-from imgclf.jobs.cache import cache_key, image_digest
+from imgclf.images.digests import FileDigests
+from imgclf.jobs.cache import cache_key
 
 
 def test_digest_is_the_sha256_of_the_bytes_and_follows_changes(tmp_path: Path) -> None:
+    digests = FileDigests()
     photo = tmp_path / "a.jpg"
     photo.write_bytes(b"abc")
-    assert image_digest(photo) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert digests.of(photo) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     photo.write_bytes(b"abcd")
-    assert image_digest(photo) == "88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589"
+    assert digests.of(photo) == "88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589"
+
+
+def test_each_owner_has_its_own_memo(tmp_path: Path) -> None:
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"abc")
+    FileDigests().of(photo)
+    assert FileDigests()._known == {}  # no state shared through the module
 
 
 def test_the_key_names_model_weights_version_and_bytes() -> None:

@@ -10,8 +10,8 @@ from imgclf.models.registry import MODEL_IDS
 def test_defaults_offer_every_model_and_derive_folders_from_data_dir() -> None:
     settings = Settings(data_dir=Path("/srv/imgclf"))
     assert settings.models == list(MODEL_IDS)
-    assert settings.images_path == Path("/srv/imgclf/images")
-    assert settings.models_path == Path("/srv/imgclf/models")
+    assert settings.image_dir == Path("/srv/imgclf/images")
+    assert settings.model_dir == Path("/srv/imgclf/models")
     assert settings.redis_url is None
 
 

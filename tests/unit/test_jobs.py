@@ -1,7 +1,7 @@
 import pytest
 
 from imgclf.errors import UnknownJob
-from imgclf.jobs.queue import JobView, fetch_job_view
+from imgclf.jobs.status import JobView, fetch_job_view
 
 
 def test_a_pending_job_has_null_data_and_no_error_field() -> None:

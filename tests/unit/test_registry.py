@@ -1,19 +1,6 @@
 from pathlib import Path
 
-import pytest
-import torchvision
-
 from imgclf.models.registry import MODELS, model_availability, torch_hub_checkpoints
-
-
-@pytest.mark.parametrize("model_id", [m for m, spec in MODELS.items() if spec.torchvision_weights])
-def test_weights_file_names_match_torchvision(model_id: str) -> None:
-    spec = MODELS[model_id]
-    assert spec.torchvision_weights is not None
-    weights = torchvision.models.get_weight(spec.torchvision_weights)
-    assert weights.url.rsplit("/", 1)[1] == spec.weights_file
-    # the lesson's `weights="DEFAULT"` is the same file
-    assert weights == torchvision.models.get_model_weights(model_id).DEFAULT
 
 
 def test_offline_models_are_available_out_of_the_box(tmp_path: Path) -> None:

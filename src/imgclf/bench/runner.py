@@ -9,7 +9,6 @@ import itertools
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +18,6 @@ from typing import Any
 
 import torch
 from redis import Redis
-from rq import Worker
 
 from imgclf.bench import baseline
 from imgclf.bench.load import LoadResult, generate_load
@@ -27,16 +25,17 @@ from imgclf.bench.stats import percentiles, rate, repeated
 from imgclf.config import Settings
 from imgclf.images.catalogue import ImageCatalogue
 from imgclf.images.decoding import open_rgb
+from imgclf.images.samples import install_sample_photos
 from imgclf.jobs.liveness import live_workers
 from imgclf.jobs.metrics import RUNTIMES_KEY
 from imgclf.jobs.queue import CLASSIFY_TASK, make_queue
 from imgclf.models.classifier import Classifier
 from imgclf.models.loading import load_classifier
+from imgclf.models.pipeline import Pipeline
 from imgclf.models.registry import MODELS, model_availability
 from imgclf.models.runtimes import RUNTIMES, Runtime, accelerate, probe_batch
 from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
-from imgclf.ops.prepare import install_sample_photos
-from imgclf.ops.processes import settings_env, spawn, stop, wait_for_http, wait_for_workers
+from imgclf.ops.processes import spawn, stop, wait_for_http, wait_for_workers
 
 Results = dict[str, Any]
 
@@ -91,10 +90,10 @@ def run_benchmark(options: BenchOptions, log: Callable[[str], None] = print) -> 
         settings = Settings(
             data_dir=root,
             image_dir=root / "images",
-            model_dir=options.model_dir or Settings().models_path,
+            model_dir=options.model_dir or Settings().model_dir,
             models=options.models,
         )
-        paths = [settings.images_path / image_id for image_id in ImageCatalogue(settings.images_path).ids()]
+        paths = [settings.image_dir / image_id for image_id in ImageCatalogue(settings.image_dir).ids()]
         log("1/6 model only")
         results["model_only"] = model_only(options, settings, paths)
         log("2/6 pipeline")
@@ -153,17 +152,19 @@ def _options_summary(options: BenchOptions) -> dict[str, Any]:
 
 def _classifiers(options: BenchOptions, settings: Settings) -> Iterator[tuple[str, str, Classifier]]:
     """(model, runtime, classifier), built one at a time and in the order torch first: a runtime's
-    thread pool can slow the others down while it lives, so each is measured alone."""
+    thread pool can slow the others down while it lives, so each is measured alone. Every runtime is
+    forced here, from one torch model per model id; a worker's choice among them is
+    `serving.load_for_serving`."""
     threads = os.cpu_count() or 1
     for model_id in options.models:
         spec = MODELS[model_id]
-        reference = load_classifier(spec, settings.models_path)
+        reference = load_classifier(spec, settings.model_dir)
         probe = probe_batch(reference)
         for runtime in options.runtimes:
             if runtime == "torch":
                 yield model_id, runtime, reference
                 continue
-            classifier, report = accelerate(reference, spec, settings.models_path, probe, runtime, threads)
+            classifier, report = accelerate(reference, spec, settings.model_dir, probe, runtime, threads)
             if report.chosen != runtime:
                 raise RuntimeError(f"{model_id} on {runtime}: {report.rejected.get(runtime)}")
             yield model_id, runtime, classifier
@@ -188,24 +189,19 @@ def _forward_rate(classifier: Classifier, batch: torch.Tensor, seconds: float) -
 
 
 def pipeline(options: BenchOptions, settings: Settings, paths: list[Path]) -> list[Results]:
-    """Decode + preprocess + forward + top-5 of one image file at a time, no queue."""
+    """The worker's `Pipeline` (decode + preprocess + forward + top-5) on one image file at a time,
+    no queue."""
     rows = []
     for model_id, runtime, classifier in _classifiers(options, settings):
-        measured = repeated(_pipeline_rate(classifier, paths, settings, options.seconds), options.repeats)
+        as_served = Pipeline(classifier, settings.max_image_pixels)
+        measured = repeated(_pipeline_rate(as_served, paths, options.seconds), options.repeats)
         rows.append({"model": model_id, "runtime": runtime, "images_per_s": measured})
     return rows
 
 
-def _pipeline_rate(
-    classifier: Classifier, paths: list[Path], settings: Settings, seconds: float
-) -> Callable[[], float]:
+def _pipeline_rate(pipeline: Pipeline, paths: list[Path], seconds: float) -> Callable[[], float]:
     files = itertools.cycle(paths)
-
-    def step() -> object:
-        batch = classifier.prepare_file(next(files), settings.max_image_pixels)  # as a worker does
-        return classifier.top_k(classifier.predict(batch))
-
-    return lambda: rate(step, 1, seconds)
+    return lambda: rate(lambda: pipeline.run(next(files)), 1, seconds)
 
 
 def _start_workers(
@@ -348,17 +344,8 @@ def cache_hits(settings: Settings, options: BenchOptions, image_ids: list[str]) 
 def lesson_baseline(options: BenchOptions, settings: Settings, connection: Redis, paths: list[Path]) -> Results:
     """Jobs per second of the lesson's design: forking worker, model built in every job."""
     queue = baseline.make_queue(connection)
-    env = {"IMGCLF_TORCH_THREADS": str(os.cpu_count() or 1)}
-    already = Worker.count(connection=connection)
-    command = [sys.executable, "-m", "imgclf.bench.baseline"]
-    process = subprocess.Popen(
-        command,
-        env={**settings_env(settings), **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = baseline.start_worker(settings, connection)
     try:
-        wait_for_workers(connection, already + 1, [process], counter=lambda c: Worker.count(connection=c))
         finished = queue.finished_job_registry
 
         def measure() -> float:
@@ -379,7 +366,7 @@ def lesson_baseline(options: BenchOptions, settings: Settings, connection: Redis
 
 def worker_memory(settings: Settings, connection: Redis) -> Results:
     """Peak RSS of one worker with every model whose weights are present loaded."""
-    every = model_availability(list(MODELS), settings.models_path).available
+    every = model_availability(list(MODELS), settings.model_dir).available
     (process,) = _start_workers(settings, connection, 1, every)
     try:
         return {"worker_peak_rss_mib": _peak_rss_mib(process.pid), "worker_models": every}

@@ -19,9 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+import numpy as np
 from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
-from imgclf.errors import ClassificationError
+from imgclf.errors import InvalidImage
 
 FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP")
 """The decoders Pillow may try: the catalogue's suffixes, so no other one (e.g. EPS, which runs
@@ -42,6 +43,15 @@ resizing the whole picture once the gap is 2 or more."""
 BAND_PIXELS = 1 << 20
 """Pixels converted at a time after the decode: a few MB per step instead of full-size copies."""
 
+WIDE_GREY = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+"""Greyscale modes with more than 8 bits a sample, which `to_rgb` scales to 8 bits: Pillow's own
+conversion clips them at 255, so a 16-bit PNG or TIFF would turn almost white. "I" (32-bit) is
+read on the same 0..65535 scale: Pillow has decoded 16-bit greyscale into it; a rare 32-bit TIFF
+is clipped above that."""
+
+WHITE = (255, 255, 255, 255)
+"""Transparent pixels are laid on white: how a plain web page, and most viewers, show them."""
+
 _ROTATIONS = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
@@ -60,22 +70,23 @@ _pillow_limit = threading.Lock()
 
 
 def open_rgb(path: Path, max_pixels: int, draft_size: int | None = None) -> Image.Image:
-    """Decode `path` into an RGB image: EXIF rotation applied, transparency laid on white.
+    """Decode `path` into an upright RGB image: EXIF rotation applied, colours by `to_rgb`.
 
     With `draft_size` (the model resizes the picture's shorter side to about that anyway) a
     JPEG is decoded directly at 1/2, 1/4 or 1/8 scale, keeping both sides at least `draft_size`
     pixels: an order of magnitude faster for a 12-megapixel photo. Other formats are decoded
     whole and then shrunk by an integer factor that keeps both sides at least REDUCING_GAP x
-    `draft_size`, before any colour conversion; a picture too small for that is left as it is.
-    Raises ClassificationError, with a message for the user, for files that are not images,
+    `draft_size`, band by band while they are converted; a picture too small for that is left
+    as it is.
+    Raises InvalidImage, with a message for the user, for files that are not images,
     are truncated or have more than `max_pixels` pixels (checked from the header, before decoding).
     """
     try:
         file = path.open("rb")
     except FileNotFoundError as exc:
-        raise ClassificationError("The image file is no longer in the catalogue.") from exc
+        raise InvalidImage("The image file is no longer in the catalogue.") from exc
     except OSError as exc:
-        raise ClassificationError("The image file could not be read on the server.") from exc
+        raise InvalidImage("The image file could not be read on the server.") from exc
     with file:
         image, over_pillows_limit = _open(file)
         _check_size(image.size, max_pixels)
@@ -88,15 +99,15 @@ def open_rgb(path: Path, max_pixels: int, draft_size: int | None = None) -> Imag
                 image.load()
             orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
         except Image.DecompressionBombError as exc:  # a GIF frame larger than the picture's header
-            raise ClassificationError(f"The image is larger than the limit of {max_pixels:,} pixels.") from exc
+            raise InvalidImage(f"The image is larger than the limit of {max_pixels:,} pixels.") from exc
         except _DECODE_ERRORS as exc:
-            raise ClassificationError(DAMAGED) from exc
+            raise InvalidImage(DAMAGED) from exc
         # A JPEG keeps exactly the scale its draft chose: at worst 1/8, already 1/64 of the pixels.
         factor = max(1, min(image.size) // (REDUCING_GAP * draft_size)) if draft_size and not jpeg else 1
         try:
-            picture = _to_rgb(image, factor)
+            picture = _convert_in_bands(image, factor)
         except ValueError as exc:  # a colour mode Pillow cannot convert
-            raise ClassificationError(NOT_AN_IMAGE) from exc
+            raise InvalidImage(NOT_AN_IMAGE) from exc
     # The decoded picture is released before the transpose makes its copy of the result.
     del image
     rotation = _ROTATIONS.get(orientation)
@@ -118,9 +129,9 @@ def _open(file: IO[bytes]) -> tuple[ImageFile.ImageFile, bool]:
             with _pillow_limit_off():
                 return Image.open(file, formats=FORMATS), True
     except UnidentifiedImageError as exc:
-        raise ClassificationError(NOT_AN_IMAGE) from exc
+        raise InvalidImage(NOT_AN_IMAGE) from exc
     except _DECODE_ERRORS as exc:
-        raise ClassificationError(DAMAGED) from exc
+        raise InvalidImage(DAMAGED) from exc
 
 
 @contextmanager
@@ -152,32 +163,55 @@ def _pillow_limit_off() -> Iterator[None]:
 def _check_size(size: tuple[int, int], max_pixels: int) -> None:
     width, height = size
     if width * height > max_pixels:
-        raise ClassificationError(f"The image is {width} x {height} pixels; the limit is {max_pixels:,} pixels.")
+        raise InvalidImage(f"The image is {width} x {height} pixels; the limit is {max_pixels:,} pixels.")
 
 
-def _to_rgb(image: Image.Image, factor: int) -> Image.Image:
-    """`image` in RGB, transparency laid on white, reduced `factor` times, one band of rows at a time.
+def to_rgb(image: Image.Image) -> Image.Image:
+    """`image` in RGB, the one conversion: transparency laid on white, 16-bit greyscale scaled to
+    8 bits, CMYK and every other mode converted by Pillow (by formula: colour profiles are not read).
+
+    The decoder runs it on bands of rows, `Classifier.preprocess` on pictures handed in whole.
+    EXIF orientation is the decoder's part (`open_rgb`): an in-memory picture has no file to read
+    it from. An RGB picture with no transparency is returned as it is. Raises ValueError for a
+    mode Pillow cannot convert.
+    """
+    if image.mode in WIDE_GREY:
+        image = _grey_to_8_bits(image)
+    if image.has_transparency_data:  # an alpha band, an alpha palette, or a transparent colour
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, WHITE), rgba).convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _grey_to_8_bits(image: Image.Image) -> Image.Image:
+    """A WIDE_GREY picture as "L", or "LA" when the file names one grey value transparent."""
+    samples = np.asarray(image)
+    # round(value / 257): 0 -> 0 and 65535 -> 255, the inverse of how 8-bit greys widen to 16 bits.
+    scaled = (np.clip(samples, 0, 65535).astype(np.uint32) * 255 + 32767) // 65535
+    grey = Image.fromarray(scaled.astype(np.uint8))
+    transparent = image.info.get("transparency")
+    if not isinstance(transparent, int):
+        return grey
+    # Pillow's own LA/RGBA conversion of these modes ignores that value; it is a 16-bit sample.
+    alpha = Image.fromarray(np.where(samples == transparent, 0, 255).astype(np.uint8))
+    return Image.merge("LA", (grey, alpha))
+
+
+def _convert_in_bands(image: Image.Image, factor: int) -> Image.Image:
+    """`to_rgb(image)` reduced `factor` times, one band of rows at a time.
 
     Each band goes through exactly the per-pixel steps the whole image would, and band heights
     are multiples of `factor`, so the result equals converting the whole image and reducing it.
     """
-    if factor == 1 and image.mode == "RGB":
-        return image  # convert("RGB") would only copy it
+    if factor == 1 and image.mode == "RGB" and not image.has_transparency_data:
+        return image  # to_rgb would return it as it is
     width, height = image.size
     rows = max(factor, BAND_PIXELS // width // factor * factor)
     if rows >= height:
-        whole = _band_to_rgb(image)
+        whole = to_rgb(image)
         return whole.reduce(factor) if factor > 1 else whole
     result = Image.new("RGB", (-(-width // factor), -(-height // factor)))
     for top in range(0, height, rows):
-        band = _band_to_rgb(image.crop((0, top, width, min(top + rows, height))))
+        band = to_rgb(image.crop((0, top, width, min(top + rows, height))))
         result.paste(band.reduce(factor) if factor > 1 else band, (0, top // factor))
     return result
-
-
-def _band_to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")

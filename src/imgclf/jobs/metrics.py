@@ -15,9 +15,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue
 
 from imgclf.jobs.liveness import live_workers
+from imgclf.jobs.queue import make_queue
 
 KEY_PREFIX = "imgclf:metrics:"
 """Redis hashes under this prefix hold the job counters and histograms."""
@@ -108,14 +108,14 @@ LABELLED_COUNTERS = {
 class ServiceCollector(Collector):
     """Queue depth, live workers, ended jobs and job phase histograms, read from Redis."""
 
-    def __init__(self, queue: Queue) -> None:
-        self.queue = queue
+    def __init__(self, connection: Redis) -> None:
+        self.connection = connection
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
-        connection = self.queue.connection
+        connection = self.connection
         up = GaugeMetricFamily("imgclf_redis_up", "1 when the web process can reach Redis.")
         try:
-            depth = len(self.queue)
+            depth = make_queue(connection).count
             workers = len(live_workers(connection))
             pipe = connection.pipeline(transaction=False)
             for key, _, _ in LABELLED_COUNTERS.values():

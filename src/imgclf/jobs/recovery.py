@@ -14,6 +14,13 @@ or, once `retries` requeues are spent, failed with a message a person can act on
 job makes one reaper win when several find the same job. Delivery is at least once: a worker cut
 off from Redis for longer than the TTL has its job run again elsewhere; classifying twice is
 harmless.
+
+A job can also be stranded before it starts: a worker moves it from the queue to RQ's
+intermediate list, then loses Redis (or dies) before it marks it started, so it is in neither
+the queue nor the started registry, and RQ's own clean-up fails it a minute later ("stuck in
+intermediate queue"; measured in the Redis-kill chaos test). `reap` puts such a job back at the
+front of the queue once it has sat there, not started, for `STRANDED_AFTER` seconds: a worker
+that is alive starts a job it took within milliseconds.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from rq.utils import as_text, parse_composite_key
 
 from imgclf.jobs.liveness import is_alive
 from imgclf.jobs.metrics import record_retry
-from imgclf.jobs.queue import ATTEMPT_META_KEY, ERROR_META_KEY
+from imgclf.jobs.queue import ATTEMPT_META_KEY, ERROR_META_KEY, make_queue
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +54,24 @@ def gave_up_message(attempts: int) -> str:
     )
 
 
-def reap(connection: Redis, queue: Queue, retries: int) -> int:
-    """Requeue (or, past `retries`, fail) every started job whose worker is dead; returns how many."""
+STRANDED_AFTER = 5.0
+"""Seconds a job may sit taken off the queue but not started before it is put back."""
+
+STRANDED_PREFIX = "imgclf:stranded:"
+"""`imgclf:stranded:<job id>`: when a reaper first saw the job taken but not started."""
+
+
+def reap(connection: Redis, retries: int, stranded_after: float = STRANDED_AFTER) -> int:
+    """Requeue (or, past `retries`, fail) every started job whose worker is dead, and requeue jobs
+    stranded between the queue and a start; returns how many jobs were handled."""
+    queue = make_queue(connection)
     registry = queue.started_job_registry
     handled = 0
+    started_ids = set()
     for raw in connection.zrange(registry.key, 0, -1):
         member = as_text(raw)  # type: ignore[arg-type]  # members, no scores asked
         job_id, execution_id = parse_composite_key(member)
+        started_ids.add(job_id)
         owner = connection.hget(f"rq:execution:{member}", "worker_name") or connection.hget(
             Job.key_for(job_id), "worker_name"
         )
@@ -64,7 +82,54 @@ def reap(connection: Redis, queue: Queue, retries: int) -> int:
         if outcome:
             handled += 1
             record_retry(connection, outcome)
+    for raw in connection.lrange(queue.intermediate_queue_key, 0, -1):
+        job_id = as_text(raw)
+        stranded = job_id not in started_ids and _stranded_for(connection, job_id) >= stranded_after
+        if stranded and _return_to_queue(connection, queue, job_id):
+            handled += 1
+            record_retry(connection, "requeued")
     return handled
+
+
+def _stranded_for(connection: Redis, job_id: str) -> float:
+    """Seconds since a reaper first saw this job taken but not started (0 the first time), by the
+    Redis server's clock: workers on other machines may have clocks of their own."""
+    seconds, microseconds = connection.time()
+    seen = seconds + microseconds / 1e6
+    if connection.set(STRANDED_PREFIX + job_id, seen, nx=True, ex=STRANDED_MARK_TTL):
+        return 0.0
+    first = connection.get(STRANDED_PREFIX + job_id)
+    return seen - float(first) if first else 0.0
+
+
+STRANDED_MARK_TTL = 3600
+"""Seconds a first-seen mark lives (a bound: marks are deleted when their job is put back)."""
+
+
+def _return_to_queue(connection: Redis, queue: Queue, job_id: str) -> bool:
+    """Move a stranded job from the intermediate list back to the front of the queue, unless a
+    worker started it meanwhile (WATCH); a job whose hash expired is only dropped from the list."""
+    job_key = Job.key_for(job_id)
+    with connection.pipeline() as pipe:
+        try:
+            pipe.watch(queue.intermediate_queue_key, job_key)
+            status = pipe.hget(job_key, "status")
+            if pipe.lpos(queue.intermediate_queue_key, job_id) is None:
+                return False
+            exists = status is not None
+            if status is not None and as_text(status) != JobStatus.QUEUED:
+                return False  # started: the started registry is its way back
+            pipe.multi()
+            pipe.lrem(queue.intermediate_queue_key, 1, job_id)
+            if exists:
+                pipe.lpush(queue.key, job_id)
+            pipe.delete(STRANDED_PREFIX + job_id)
+            pipe.execute()
+        except WatchError:
+            return False
+    if exists:
+        log.warning("this job was taken off the queue but never started; queued again", extra={"job_id": job_id})
+    return exists
 
 
 def _recover(
@@ -88,6 +153,7 @@ def _recover(
             pipe.multi()
             Execution(execution_id, job_id, connection, worker_name=worker_name).delete(job, pipe)
             outcome: str | None = None
+            pipe.delete(STRANDED_PREFIX + job_id)
             if started and attempt <= retries:
                 job.meta[ATTEMPT_META_KEY] = attempt + 1
                 job.started_at = job.ended_at = None

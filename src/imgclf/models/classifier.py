@@ -1,19 +1,19 @@
 """One interface for every model and runtime: preprocess -> predict a batch -> top-k.
 
-A faster runtime (ONNX Runtime, OpenVINO) subclasses `Classifier` and overrides `predict`;
-the queue and web code only ever call `classify`.
+A faster runtime (ONNX Runtime, OpenVINO) subclasses `Classifier` and overrides `predict` only,
+so preprocessing and labels are the same on every runtime. Files go through `pipeline.Pipeline`;
+`classify` is the same steps for pictures already in memory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
 
-from imgclf.images.decoding import open_rgb
+from imgclf.images.decoding import to_rgb
 
 Prediction = tuple[str, float]
 """(label, percent): percent is softmax x 100."""
@@ -32,12 +32,16 @@ class Classifier:
         self.transform = transform
         self.labels = list(labels)
         self.decode_size = decode_size
-        """The shorter side the transform first resizes to: `prepare_file` decodes no larger than
+        """The shorter side the transform first resizes to: `Pipeline` decodes files no larger than
         needed for it (`decoding.open_rgb`'s `draft_size`)."""
 
     def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:
-        """Images -> one normalised N x 3 x H x W batch, as this model expects."""
-        return torch.stack([self.transform(_rgb(image)) for image in images])
+        """Images -> one normalised N x 3 x H x W batch, as this model expects.
+
+        Pictures that are not RGB go through `decoding.to_rgb`, as decoded files do, so a picture
+        handed in directly is seen the same way as the file it came from (transparency on white).
+        """
+        return torch.stack([self.transform(to_rgb(image)) for image in images])
 
     def predict(self, batch: torch.Tensor) -> torch.Tensor:
         """A preprocessed batch -> class probabilities, N x 1000."""
@@ -55,12 +59,8 @@ class Classifier:
         ]
 
     def classify(self, images: Sequence[Image.Image], k: int = 5) -> list[list[Prediction]]:
+        """Pictures in memory -> the top `k` of each, as (label, percent)."""
         return self.top_k(self.predict(self.preprocess(images)), k)
-
-    def prepare_file(self, path: Path, max_pixels: int) -> torch.Tensor:
-        """Decode an image file (reduced where it is much larger than `decode_size`) and preprocess
-        it: a batch of one."""
-        return self.preprocess([open_rgb(path, max_pixels, self.decode_size)])
 
 
 class TorchClassifier(Classifier):
@@ -82,8 +82,3 @@ class TorchClassifier(Classifier):
     def predict(self, batch: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             return self.model(batch).softmax(dim=1)
-
-
-def _rgb(image: Image.Image) -> Image.Image:
-    # Files are decoded by `decoding.open_rgb`; this covers callers handing in other modes.
-    return image if image.mode == "RGB" else image.convert("RGB")

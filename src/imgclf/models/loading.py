@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from pathlib import Path
 
@@ -13,13 +12,6 @@ import torchvision.models
 
 from imgclf.models.classifier import TorchClassifier
 from imgclf.models.registry import ModelSpec
-
-log = logging.getLogger(__name__)
-
-
-def use_model_cache(model_dir: Path) -> None:
-    """Point torch.hub (and so torchvision's weight loading) at the service's model cache."""
-    torch.hub.set_dir(str(model_dir / "hub"))
 
 
 def imagenet_labels() -> list[str]:
@@ -63,10 +55,21 @@ def _load_efficientnet_lite(spec: ModelSpec, weights_path: Path) -> TorchClassif
 
 def _load_torchvision(spec: ModelSpec, model_dir: Path) -> TorchClassifier:
     assert spec.torchvision_weights is not None
-    use_model_cache(model_dir)
+    _use_model_cache(model_dir)
     weights = torchvision.models.get_weight(spec.torchvision_weights)
     # With the file already in the hub cache, torchvision's builder loads it without a download
     # and applies the model's own pretrained settings (e.g. inception_v3's transform_input).
     model = torchvision.models.get_model(spec.id, weights=weights)
     transform = weights.transforms()
     return TorchClassifier(spec.id, model, transform, weights.meta["categories"], transform.resize_size[0])
+
+
+def _use_model_cache(model_dir: Path) -> None:
+    """Point torch.hub at the service's model cache, for the whole process.
+
+    torchvision finds its weights files through torch.hub's folder, a process-wide setting with no
+    per-call argument. It is set here, just before each torchvision model is built, and nowhere
+    else: whichever cache a caller names is then the one read, even in a process that loads from
+    several (the tests do).
+    """
+    torch.hub.set_dir(str(model_dir / "hub"))

@@ -48,7 +48,7 @@ class ModelSpec:
 
 
 def torch_hub_checkpoints(model_dir: Path) -> Path:
-    """torch.hub's checkpoint folder when its hub dir is `model_dir/hub` (the workers set that)."""
+    """torch.hub's checkpoint folder when its hub dir is `model_dir/hub` (`loading` sets that)."""
     return model_dir / "hub" / "checkpoints"
 
 

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from imgclf.images.samples import sample_photo
 from imgclf.models.classifier import Classifier, TorchClassifier
 from imgclf.models.registry import ModelSpec
 
@@ -44,6 +45,9 @@ fastest in docs/benchmarks.md, while its forward pass alone times like OpenVINO'
 CLEARLY_FASTER = 1.1
 """`auto` leaves the preferred runtime only for one at least this many times faster: a 0.3 s
 probe on a shared machine cannot tell closer runtimes apart."""
+
+PROBE_PHOTOS = ("chelsea.jpg", "coffee.jpg")
+"""The sample photos parity is checked on: installed packages ship them, so no catalogue is needed."""
 
 
 def onnx_path(spec: ModelSpec, model_dir: Path) -> Path:
@@ -236,11 +240,7 @@ def accelerate(
 
 def probe_batch(classifier: Classifier) -> torch.Tensor:
     """Real photos (a cat, a coffee) preprocessed for this model: what parity is checked on."""
-    from PIL import Image
-
-    from imgclf.ops.prepare import SAMPLE_PHOTOS
-
-    return classifier.preprocess([Image.fromarray(SAMPLE_PHOTOS[name]()) for name in ("chelsea.jpg", "coffee.jpg")])
+    return classifier.preprocess([sample_photo(image_id) for image_id in PROBE_PHOTOS])
 
 
 def _speed(classifier: Classifier, batch: torch.Tensor) -> float:

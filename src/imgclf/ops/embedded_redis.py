@@ -63,11 +63,13 @@ class EmbeddedRedis:
         password: str | None = None,
         maxmemory: str = "512mb",
         appendfsync: str = "no",
+        databases: int = 16,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.password = password
         self.maxmemory = maxmemory
         self.appendfsync = appendfsync
+        self.databases = databases
         self.port = free_port() if password else 0
         self.socket = None if password else self._socket_path()
         self.process: subprocess.Popen[bytes] | None = None
@@ -103,6 +105,8 @@ class EmbeddedRedis:
             f"maxmemory {self.maxmemory}",
             # A full Redis refuses writes (the web answers 503) instead of evicting queued jobs.
             "maxmemory-policy noeviction",
+            # Redis' own default is 16; the test session hands each test a database of its own.
+            f"databases {self.databases}",
             "loglevel warning",
             f"logfile {self.data_dir / 'redis.log'}",
         ]

@@ -7,7 +7,8 @@ import logging
 import sys
 
 from pythonjsonlogger.json import JsonFormatter
-from rq import get_current_job
+
+from imgclf.jobs.queue import current_job_id
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]%(job)s %(message)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(process)d %(job_id)s %(message)s"
@@ -19,8 +20,7 @@ class JobContext(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         job_id = getattr(record, "job_id", None)
         if job_id is None:
-            job = get_current_job()
-            job_id = job.id if job is not None else None
+            job_id = current_job_id()
         record.job_id = job_id
         record.job = f" job={job_id}" if job_id else ""
         return True

@@ -1,6 +1,7 @@
 """`imgclf prepare`: fill the image catalogue and the model cache before the service starts.
 
-Offline (always): real photos that scikit-image and matplotlib ship in their wheels.
+Offline (always): real photos that scikit-image and matplotlib ship in their wheels
+(`imgclf.images.samples`).
 `--download` (needs the internet): torchvision's weights for the lesson's models and the
 ImageNet sample-image set the lesson uses. Nothing here ever runs while serving a request.
 """
@@ -9,17 +10,13 @@ from __future__ import annotations
 
 import io
 import logging
-import tempfile
 import urllib.request
 import zipfile
-from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-
-import numpy as np
-from PIL import Image
 
 from imgclf.config import Settings
 from imgclf.images.catalogue import IMAGE_SUFFIXES
+from imgclf.images.samples import install_sample_photos, write_atomically
 from imgclf.models.registry import MODELS, model_availability, torch_hub_checkpoints
 
 log = logging.getLogger(__name__)
@@ -31,62 +28,16 @@ MAX_DOWNLOAD_BYTES = 1 << 30
 """A download larger than this is refused (the ImageNet samples zip is about 100 MB)."""
 
 
-def _skimage(name: str) -> Callable[[], np.ndarray]:
-    def load() -> np.ndarray:
-        from skimage import data
-
-        if name == "motorcycle":
-            return np.asarray(data.stereo_motorcycle()[0])
-        return np.asarray(getattr(data, name)())
-
-    return load
-
-
-def _grace_hopper() -> np.ndarray:
-    from matplotlib import cbook
-
-    path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-    with Image.open(str(path)) as image:
-        return np.asarray(image.convert("RGB"))
-
-
-SAMPLE_PHOTOS: dict[str, Callable[[], np.ndarray]] = {
-    "chelsea.jpg": _skimage("chelsea"),
-    "coffee.jpg": _skimage("coffee"),
-    "rocket.jpg": _skimage("rocket"),
-    "astronaut.jpg": _skimage("astronaut"),
-    "camera.jpg": _skimage("camera"),
-    "motorcycle.jpg": _skimage("motorcycle"),
-    "grace_hopper.jpg": _grace_hopper,
-}
-"""Photos installed packages ship (public domain or free licences), by catalogue id."""
-
-
-def install_sample_photos(image_dir: Path) -> list[str]:
-    """Write the bundled photos that are missing from the catalogue; return the ids written."""
-    image_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for image_id, load in SAMPLE_PHOTOS.items():
-        target = image_dir / image_id
-        if target.exists():
-            continue
-        encoded = io.BytesIO()
-        Image.fromarray(load()).save(encoded, format="JPEG", quality=95)
-        _write_atomically(target, encoded.getvalue())
-        written.append(image_id)
-    return written
-
-
 def download_weights(settings: Settings, model_ids: list[str] | None = None) -> list[str]:
     """Fetch torchvision weights into the model cache (hash-checked); return the ids fetched."""
     import torch.hub
     import torchvision.models
 
-    checkpoints = torch_hub_checkpoints(settings.models_path)
+    checkpoints = torch_hub_checkpoints(settings.model_dir)
     fetched = []
     for model_id in model_ids or settings.models:
         spec = MODELS[model_id]
-        if spec.torchvision_weights is None or spec.weights_path(settings.models_path).is_file():
+        if spec.torchvision_weights is None or spec.weights_path(settings.model_dir).is_file():
             continue
         url = torchvision.models.get_weight(spec.torchvision_weights).url
         if settings.weights_mirror:
@@ -110,7 +61,7 @@ def download_imagenet_samples(settings: Settings) -> list[str]:
         payload = response.read(MAX_DOWNLOAD_BYTES + 1)
     if len(payload) > MAX_DOWNLOAD_BYTES:
         raise ValueError("the sample-image archive is larger than 1 GiB; refusing it")
-    return extract_images(payload, settings.images_path)
+    return extract_images(payload, settings.image_dir)
 
 
 def extract_images(zip_bytes: bytes, image_dir: Path) -> list[str]:
@@ -131,16 +82,9 @@ def extract_images(zip_bytes: bytes, image_dir: Path) -> list[str]:
             target = image_dir / name
             if target.exists() or member.file_size > MAX_IMAGE_BYTES:
                 continue
-            _write_atomically(target, archive.read(member))
+            write_atomically(target, archive.read(member))
             added.append(name)
     return sorted(added)
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    """Write to a hidden temporary file, then rename: the catalogue never lists half a file."""
-    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".partial-", delete=False) as file:
-        file.write(data)
-    Path(file.name).replace(target)
 
 
 def export_models(settings: Settings) -> list[Path]:
@@ -150,23 +94,23 @@ def export_models(settings: Settings) -> list[Path]:
     from imgclf.models.runtimes import export_onnx, probe_batch
 
     exported = []
-    for model_id in model_availability(settings.models, settings.models_path).available:
-        reference = load_classifier(MODELS[model_id], settings.models_path)
+    for model_id in model_availability(settings.models, settings.model_dir).available:
+        reference = load_classifier(MODELS[model_id], settings.model_dir)
         input_size = probe_batch(reference).shape[-1]
-        exported.append(export_onnx(reference, MODELS[model_id], settings.models_path, input_size))
+        exported.append(export_onnx(reference, MODELS[model_id], settings.model_dir, input_size))
     return exported
 
 
 def prepare(settings: Settings, *, download: bool) -> None:
     """The whole `imgclf prepare` command."""
-    written = install_sample_photos(settings.images_path)
-    log.info("catalogue %s: %d sample photos added", settings.images_path, len(written))
-    settings.models_path.mkdir(parents=True, exist_ok=True)
+    written = install_sample_photos(settings.image_dir)
+    log.info("catalogue %s: %d sample photos added", settings.image_dir, len(written))
+    settings.model_dir.mkdir(parents=True, exist_ok=True)
     if download:
         fetched = download_weights(settings)
-        log.info("model cache %s: weights fetched for %s", settings.models_path, fetched or "none")
+        log.info("model cache %s: weights fetched for %s", settings.model_dir, fetched or "none")
         added = download_imagenet_samples(settings)
-        log.info("catalogue %s: %d ImageNet sample images added", settings.images_path, len(added))
+        log.info("catalogue %s: %d ImageNet sample images added", settings.image_dir, len(added))
     if settings.runtime != "torch":
         exports = export_models(settings)
-        log.info("model cache %s: %d ONNX exports ready", settings.models_path, len(exports))
+        log.info("model cache %s: %d ONNX exports ready", settings.model_dir, len(exports))

@@ -25,7 +25,7 @@ def settings_env(settings: Settings, base: Mapping[str, str] | None = None) -> d
     env = {key: value for key, value in (base or os.environ).items() if not key.startswith("IMGCLF_")}
     env.pop("REDIS_URL", None)
     for name, value in settings.model_dump(exclude_none=True).items():
-        if name in ("image_dir", "model_dir", "data_dir"):
+        if name == "data_dir":
             value = str(value.resolve())
         elif isinstance(value, list):
             value = ",".join(value)
@@ -34,13 +34,10 @@ def settings_env(settings: Settings, base: Mapping[str, str] | None = None) -> d
     return env
 
 
-def spawn(
-    role: Role, settings: Settings, extra_env: Mapping[str, str] | None = None, **popen: object
-) -> subprocess.Popen[bytes]:
+def spawn(role: Role, settings: Settings, **popen: object) -> subprocess.Popen[bytes]:
     """Start `imgclf <role>` with these settings."""
-    env = {**settings_env(settings), **(extra_env or {})}
     command = [sys.executable, "-m", "imgclf", role]
-    return subprocess.Popen(command, env=env, **popen)  # type: ignore[call-overload]
+    return subprocess.Popen(command, env=settings_env(settings), **popen)  # type: ignore[call-overload]
 
 
 def wait_for_workers(

@@ -26,10 +26,10 @@ from redis.exceptions import RedisError
 
 from imgclf.config import Settings
 from imgclf.images.catalogue import ImageCatalogue
+from imgclf.images.samples import install_sample_photos
 from imgclf.jobs.liveness import live_workers
 from imgclf.jobs.metrics import record_restart
 from imgclf.ops.embedded_redis import EmbeddedRedis
-from imgclf.ops.prepare import install_sample_photos
 from imgclf.ops.processes import answers, settings_env, stop_all
 
 log = logging.getLogger(__name__)
@@ -193,8 +193,8 @@ def serve(settings: Settings) -> int:
 
 
 def _run(settings: Settings, children: Children) -> int:
-    if not ImageCatalogue(settings.images_path).ids():
-        added = install_sample_photos(settings.images_path)
+    if not ImageCatalogue(settings.image_dir).ids():
+        added = install_sample_photos(settings.image_dir)
         log.info("catalogue was empty: added %d sample photos", len(added))
 
     redis_url = settings.redis_url

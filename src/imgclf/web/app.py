@@ -25,8 +25,9 @@ from imgclf import __version__
 from imgclf.config import Settings
 from imgclf.errors import ServiceError
 from imgclf.images.catalogue import ImageCatalogue
+from imgclf.images.digests import FileDigests
 from imgclf.jobs.metrics import ServiceCollector
-from imgclf.jobs.queue import MAX_LONG_POLLS, MAX_WAIT_SECONDS, make_queue
+from imgclf.jobs.status import MAX_LONG_POLLS, MAX_WAIT_SECONDS
 from imgclf.web.api.lesson import router as api_router
 from imgclf.web.api.operations import router as operations_router
 from imgclf.web.error_response import error_response
@@ -45,9 +46,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings) -> FastAPI:
     """The web app for one settings object; Redis is connected in the lifespan."""
-    if not settings.redis_url:
-        raise ValueError("the web app needs settings.redis_url (IMGCLF_REDIS_URL)")
-    redis_url = settings.redis_url
+    redis_url = settings.required_redis_url()
 
     # One registry per app (not prometheus_client's global one), so that several apps, as in
     # the tests, do not register the same metrics twice.
@@ -60,15 +59,14 @@ def create_app(settings: Settings) -> FastAPI:
         redis_async = AsyncRedis.from_url(
             redis_url, socket_connect_timeout=2, socket_timeout=MAX_WAIT_SECONDS + 5, max_connections=MAX_LONG_POLLS
         )
-        queue = make_queue(redis)
-        collector = ServiceCollector(queue)
+        collector = ServiceCollector(redis)
         registry.register(collector)
         app.state.service = AppState(
             settings=settings,
             redis=redis,
             redis_async=redis_async,
-            queue=queue,
-            catalogue=ImageCatalogue(settings.images_path),
+            catalogue=ImageCatalogue(settings.image_dir),
+            digests=FileDigests(),
             templates=Jinja2Templates(directory=PAGES_DIR / "templates"),
             metrics_registry=registry,
         )
@@ -154,9 +152,3 @@ def _add_edge_middleware(app: FastAPI, settings: Settings) -> None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
-
-
-def app_from_environment() -> FastAPI:
-    """Factory for `uvicorn --factory imgclf.web.app:app_from_environment`; `imgclf web` (which
-    also limits request heads, see `imgclf.web.server`) is the way to run it."""
-    return create_app(Settings())

@@ -1,5 +1,5 @@
 """What a user may pick (models with weights present, catalogue images) and the one check of a
-classification request against it, shared by the HTML form and the JSON API."""
+classification request against it, which every route that submits a classification uses."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class Choices:
 
 def current_choices(settings: Settings, catalogue: ImageCatalogue) -> Choices:
     """Read the choices afresh: weights prepared or photos added show up without a restart."""
-    availability = model_availability(settings.models, settings.models_path)
+    availability = model_availability(settings.models, settings.model_dir)
     return Choices(availability.available, availability.unavailable, catalogue.ids())
 
 

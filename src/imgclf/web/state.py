@@ -10,10 +10,10 @@ from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
-from rq import Queue
 
 from imgclf.config import Settings
 from imgclf.images.catalogue import ImageCatalogue
+from imgclf.images.digests import FileDigests
 from imgclf.web.choices import Choices, current_choices
 
 
@@ -25,8 +25,9 @@ class AppState:
     redis: Redis
     redis_async: AsyncRedis
     """For long polls: an asyncio client, so a waiting request holds a socket but no thread."""
-    queue: Queue
     catalogue: ImageCatalogue
+    digests: FileDigests
+    """SHA-256 of catalogue files for the result cache's key, remembered while they do not change."""
     templates: Jinja2Templates
     metrics_registry: CollectorRegistry
 

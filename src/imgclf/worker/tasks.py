@@ -1,50 +1,34 @@
-"""The job functions RQ runs, by dotted path, inside an `imgclf worker`.
+"""The job functions: the only code a job may run (`TASKS`, looked up by the name a job carries).
 
-The models are loaded once when the worker starts (`install`), never per job.
+Each gets the worker's context (models loaded once at start, the catalogue) as its first
+argument from `rq_worker.ContextJob`; the web process names them by `imgclf.jobs.queue.CLASSIFY_TASK`
+and never imports this module (it would import torch).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
-from imgclf.errors import ClassificationError, UnknownImage
-from imgclf.images.catalogue import ImageCatalogue
-from imgclf.jobs.cache import cache_key, image_digest, remember
+from imgclf.errors import ClassificationError, ServiceError
+from imgclf.jobs.cache import cache_key, remember
 from imgclf.jobs.metrics import record_job
-from imgclf.jobs.queue import ERROR_META_KEY, GENERIC_FAILURE
-from imgclf.models.classifier import Classifier
+from imgclf.jobs.queue import CLASSIFY_TASK, ERROR_META_KEY, GENERIC_FAILURE
+from imgclf.models.pipeline import Outcome
+from imgclf.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class WorkerContext:
-    """What a worker process loaded at start-up and every job uses."""
-
-    classifiers: dict[str, Classifier]
-    catalogue: ImageCatalogue
-    max_image_pixels: int
-    result_cache_ttl: int = 0
+TIMED_OUT = "The classification took longer than the job time limit; the workers may be overloaded. Please try again."
 
 
-_context: WorkerContext | None = None
-
-
-def install(context: WorkerContext | None) -> None:
-    """Make the loaded models available to the jobs of this process (None: unload)."""
-    global _context
-    _context = context
-
-
-def classify(model_id: str, image_id: str) -> list[list[object]]:
+def classify(context: WorkerContext, model_id: str, image_id: str) -> list[list[object]]:
     """Top-5 [label, percent] of one catalogue image with one loaded model."""
     job = get_current_job()
     durations: dict[str, float] = {}
@@ -52,17 +36,18 @@ def classify(model_id: str, image_id: str) -> list[list[object]]:
         durations["queue_wait"] = max(0.0, (job.started_at - job.enqueued_at).total_seconds())
     status = "failed"
     try:
-        result, path = _classify(model_id, image_id, durations)
+        outcome = _run(context, model_id, image_id)
+        # The metrics' "preprocess" phase has always included the decode (see jobs.metrics.PHASES).
+        durations["preprocess"] = outcome.seconds["decode"] + outcome.seconds["preprocess"]
+        durations["inference"] = outcome.seconds["inference"]
         status = "finished"
-    except ClassificationError as exc:
+    except ServiceError as exc:  # the image or the request: a message for the person who asked
         log.warning("classification refused: %s", exc.message)
         _leave_error(exc.message)
         raise
     except JobTimeoutException:
         log.warning("classification timed out")
-        _leave_error(
-            "The classification took longer than the job time limit; the workers may be overloaded. Please try again."
-        )
+        _leave_error(TIMED_OUT)
         raise
     except Exception:
         log.exception("classification failed unexpectedly")
@@ -71,40 +56,36 @@ def classify(model_id: str, image_id: str) -> list[list[object]]:
     finally:
         if job is not None:
             _record(job.connection, status, durations)
-    log.info("%s on %s -> %s (%.1f %%)", model_id, image_id, result[0][0], result[0][1])
-    top = [[label, percent] for label, percent in result]
-    if job is not None and _context is not None and _context.result_cache_ttl:
-        _fill_cache(job.connection, model_id, path, top, _context.result_cache_ttl)
+    label, percent = outcome.top[0]
+    log.info("%s on %s -> %s (%.1f %%)", model_id, image_id, label, percent)
+    top: list[list[object]] = [[label, percent] for label, percent in outcome.top]
+    if job is not None and context.result_cache_ttl:
+        _fill_cache(job.connection, context, model_id, image_id, top)
     return top
 
 
-def _classify(model_id: str, image_id: str, durations: dict[str, float]) -> tuple[list[tuple[str, float]], Path]:
-    if _context is None:
-        raise ClassificationError("This process has no models loaded; run jobs with `imgclf worker`.")
-    classifier = _context.classifiers.get(model_id)
-    if classifier is None:
+TASKS: dict[str, Callable[..., Any]] = {CLASSIFY_TASK: classify}
+"""The job name a client may enqueue -> the function a worker runs for it."""
+
+
+def _run(context: WorkerContext, model_id: str, image_id: str) -> Outcome:
+    pipeline = context.pipelines.get(model_id)
+    if pipeline is None:
         raise ClassificationError(
             f"Model {model_id!r} is not loaded by the worker that took this job; "
             "its weights may have been added after the worker started (restart the workers)."
         )
-    try:
-        path = _context.catalogue.path(image_id)
-    except UnknownImage as exc:
-        raise ClassificationError(exc.message) from exc
-    started = time.perf_counter()
-    batch = classifier.prepare_file(path, _context.max_image_pixels)
-    preprocessed = time.perf_counter()
-    top = classifier.top_k(classifier.predict(batch))[0]
-    durations["preprocess"] = preprocessed - started
-    durations["inference"] = time.perf_counter() - preprocessed
-    return top, path
+    return pipeline.run(context.catalogue.path(image_id))
 
 
-def _fill_cache(connection: Redis, model_id: str, path: Path, top: list[list[object]], ttl: int) -> None:
+def _fill_cache(
+    connection: Redis, context: WorkerContext, model_id: str, image_id: str, top: list[list[object]]
+) -> None:
     # The cache only saves work; a failure to fill it must not fail the job.
     try:
-        remember(connection, cache_key(model_id, image_digest(path)), top, ttl)
-    except (RedisError, OSError):
+        digest = context.digests.of(context.catalogue.path(image_id))
+        remember(connection, cache_key(model_id, digest), top, context.result_cache_ttl)
+    except (RedisError, OSError, ServiceError):
         log.warning("could not fill the result cache", exc_info=True)
 
 

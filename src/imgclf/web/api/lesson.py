@@ -8,47 +8,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from imgclf.jobs.queue import MAX_WAIT_SECONDS, fetch_job_view, wait_for_end
+from imgclf.jobs.status import MAX_WAIT_SECONDS, fetch_job_view, wait_for_end
+from imgclf.web.openapi import EDGE_RESPONSES, json_error
 from imgclf.web.state import ChoicesDep, StateDep
-
-
-class ErrorBody(BaseModel):
-    detail: str
-
-
-JSON_ERROR = {"application/json": {"schema": ErrorBody.model_json_schema()}}
-"""The content of a JSON error, inlined: FastAPI documents a `model` in the route's own media type
-(text/html on the pages)."""
-
-PLAIN_TEXT = {"text/plain": {"schema": {"type": "string"}}}
-"""The content of the answers the HTTP server and Starlette write themselves (a refused Host, bad HTTP)."""
-
-RETRY_AFTER = {
-    "Retry-After": {"description": "Seconds after which trying again makes sense.", "schema": {"type": "integer"}}
-}
-
-
-def json_error(description: str, *, retry_after: bool = False) -> dict[str, Any]:
-    """An OpenAPI response: the JSON error `{"detail": "..."}`, with Retry-After if it says when to retry."""
-    response: dict[str, Any] = {"description": description, "content": JSON_ERROR}
-    if retry_after:
-        response["headers"] = RETRY_AFTER
-    return response
-
-
-EDGE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {
-        "description": "The Host header is not in IMGCLF_ALLOWED_HOSTS, or the request is not valid HTTP.",
-        "content": PLAIN_TEXT,
-    },
-    408: json_error("The request body did not arrive within IMGCLF_BODY_TIMEOUT seconds; the connection is closed."),
-    413: json_error("The request body is over the route's limit (IMGCLF_MAX_FORM_BYTES); the connection is closed."),
-    431: json_error(
-        "The request line and headers are over IMGCLF_MAX_HEADER_BYTES, or have more than IMGCLF_MAX_HEADER_COUNT "
-        "fields; the connection is closed."
-    ),
-}
-"""What the layers in front of every route may answer (`imgclf.web.middleware.body_limits`, `imgclf.web.server`)."""
 
 router = APIRouter(tags=["classifications"], responses=EDGE_RESPONSES)
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
 from imgclf.jobs.liveness import live_workers
-from imgclf.web.api.lesson import EDGE_RESPONSES
+from imgclf.web.openapi import EDGE_RESPONSES
 from imgclf.web.state import StateDep
 
 log = logging.getLogger(__name__)

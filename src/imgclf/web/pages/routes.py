@@ -8,9 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from imgclf.errors import CrossSiteRequest, InvalidRequest, QueueFull, QueueUnavailable, TooManyRequests
+from imgclf.errors import (
+    CrossSiteRequest,
+    InvalidRequest,
+    QueueFull,
+    QueueUnavailable,
+    ServiceError,
+    TooManyRequests,
+)
 from imgclf.jobs.submit import submit
-from imgclf.web.api.lesson import EDGE_RESPONSES, JSON_ERROR, PLAIN_TEXT, RETRY_AFTER, json_error
+from imgclf.web.openapi import EDGE_RESPONSES, JSON_ERROR, PLAIN_TEXT, RETRY_AFTER, json_error
 from imgclf.web.origin import is_cross_site
 from imgclf.web.state import ChoicesDep, StateDep
 
@@ -79,48 +86,43 @@ def request_classification(
     image_id: Annotated[str | None, Form(description="An image id from GET /info.", examples=["chelsea.jpg"])] = None,
 ) -> HTMLResponse:
     """Queue a classification and answer at once with the result page, which polls for it."""
-    if is_cross_site(request.headers):
-        refusal = CrossSiteRequest()
-        return _form_page(request, state, choices, errors={"form": refusal.message}, status_code=refusal.status_code)
+    selected = {"model_id": model_id, "image_id": image_id}
     try:
+        if is_cross_site(request.headers):
+            raise CrossSiteRequest()
         model_id, image_id = choices.validate(model_id, image_id)
-    except InvalidRequest as exc:
-        return _form_page(
-            request,
-            state,
-            choices,
-            errors=exc.field_errors,
-            selected={"model_id": model_id, "image_id": image_id},
-            status_code=exc.status_code,
+        job_id = submit(
+            state.redis,
+            state.settings,
+            state.digests,
+            model_id,
+            image_id,
+            state.catalogue.path(image_id),
+            request.client.host if request.client else None,
         )
-    try:
-        ticket = submit(state, model_id, image_id, request.client.host if request.client else None)
+    except (CrossSiteRequest, InvalidRequest) as exc:
+        return _refusal_page(request, state, choices, exc, selected)
     except (QueueFull, QueueUnavailable, TooManyRequests) as exc:
         if "text/html" not in request.headers.get("accept", ""):
             raise  # a program: the JSON error, as every other route answers
-        # A browser: the form again, with the reason and when to come back.
-        page = _form_page(
-            request,
-            state,
-            choices,
-            errors={"form": exc.message},
-            selected={"model_id": model_id, "image_id": image_id},
-            status_code=exc.status_code,
-        )
-        if exc.retry_after is not None:
-            page.headers["Retry-After"] = str(exc.retry_after)
-        return page
+        return _refusal_page(request, state, choices, exc, selected)  # a browser: when to come back
+    context = {"job_id": job_id, "image_id": image_id, "model_id": model_id}
     return _render(
-        request,
-        state,
-        "classification_output.html",
-        {
-            "job_id": ticket.job_id,
-            "image_id": image_id,
-            "model_id": model_id,
-            "model_title": choices.model_titles()[model_id],
-        },
+        request, state, "classification_output.html", {**context, "model_title": choices.model_titles()[model_id]}
     )
+
+
+def _refusal_page(
+    request: Request, state: StateDep, choices: ChoicesDep, refusal: ServiceError, selected: dict[str, str | None]
+) -> HTMLResponse:
+    """The form again with the refusal's reason (per field when it has them) and its status."""
+    errors = refusal.field_errors if isinstance(refusal, InvalidRequest) else {"form": refusal.message}
+    if isinstance(refusal, CrossSiteRequest):
+        selected = {}
+    page = _form_page(request, state, choices, errors=errors, selected=selected, status_code=refusal.status_code)
+    if refusal.retry_after is not None:
+        page.headers["Retry-After"] = str(refusal.retry_after)
+    return page
 
 
 @router.get(

@@ -1,11 +1,14 @@
 """ONNX Runtime and OpenVINO against torch, on real photos, and the fallback when one misbehaves."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
-from imgclf.models import runtimes
+from imgclf.cli import main
+from imgclf.images.samples import sample_photo
+from imgclf.models import runtimes, serving
 from imgclf.models.classifier import Classifier, TorchClassifier
 from imgclf.models.loading import load_classifier
 from imgclf.models.registry import MODELS
@@ -19,8 +22,8 @@ from imgclf.models.runtimes import (
     parity_problem,
     probe_batch,
 )
+from tests.conftest import CATS
 
-CATS = {"tiger cat", "Egyptian cat", "tabby"}
 SPEC = MODELS["efficientnet_lite0"]
 
 
@@ -141,3 +144,33 @@ def test_small_differences_pass_and_large_ones_do_not(reference: TorchClassifier
 
     assert parity_problem(expected, Shifted(1e-5), probe) is None
     assert "differ from torch by up to" in (parity_problem(expected, Shifted(5e-3), probe) or "")
+
+
+def test_imgclf_classify_loads_the_model_as_a_worker_does(
+    reference: TorchClassifier,
+    model_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built_or_skipped("onnxruntime", reference, model_dir)
+    monkeypatch.setenv("IMGCLF_MODEL_DIR", str(model_dir))
+    monkeypatch.setenv("IMGCLF_RUNTIME", "onnxruntime")
+    served: list[str] = []
+    load_for_serving = serving.load_for_serving
+
+    def spy(*args: Any) -> tuple[Classifier, runtimes.RuntimeChoiceReport]:
+        classifier, report = load_for_serving(*args)
+        served.append(classifier.runtime)
+        return classifier, report
+
+    monkeypatch.setattr(serving, "load_for_serving", spy)
+    sample_photo("coffee.jpg").save(tmp_path / "coffee.jpg")
+    assert main(["classify", "efficientnet_lite0", str(tmp_path / "coffee.jpg")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert served == ["onnxruntime"]
+    assert len(lines) == 5 and lines[0].endswith("%  espresso")
+
+    (tmp_path / "notes.jpg").write_text("not a picture")
+    assert main(["classify", "efficientnet_lite0", str(tmp_path / "notes.jpg")]) == 2
+    assert capsys.readouterr().err.startswith("imgclf classify: The file could not be decoded as an image")

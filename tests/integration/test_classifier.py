@@ -6,16 +6,12 @@ import pytest
 import torch
 from PIL import Image
 
+from imgclf.images.samples import sample_photo as photo
 from imgclf.models.classifier import TorchClassifier
 from imgclf.models.loading import load_classifier
+from imgclf.models.pipeline import Pipeline
 from imgclf.models.registry import MODELS
-from imgclf.ops.prepare import SAMPLE_PHOTOS
-
-CATS = {"tiger cat", "Egyptian cat", "tabby"}
-
-
-def photo(name: str) -> Image.Image:
-    return Image.fromarray(SAMPLE_PHOTOS[name]())
+from tests.conftest import CATS
 
 
 @pytest.fixture(scope="module", params=["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
@@ -74,9 +70,16 @@ def test_reduced_scale_decoding_keeps_the_prediction(lite: TorchClassifier, tmp_
     big.save(tmp_path / "big.jpg", quality=92)
     with Image.open(tmp_path / "big.jpg") as full:
         from_full = lite.classify([full.convert("RGB")])[0]
-    from_draft = lite.top_k(lite.predict(lite.prepare_file(tmp_path / "big.jpg", 50_000_000)))[0]
+    from_draft = Pipeline(lite, 50_000_000).run(tmp_path / "big.jpg").top
     full_scores, draft_scores = dict(from_full), dict(from_draft)
     # chelsea's tiger cat and Egyptian cat are nearly tied, so the order of those two may swap
     assert from_draft[0][0] in CATS and from_full[0][0] in CATS
     shared = full_scores.keys() & draft_scores.keys()
     assert max(abs(full_scores[label] - draft_scores[label]) for label in shared) < 5  # percent points
+
+
+def test_a_transparent_picture_handed_in_is_seen_on_white(lite: TorchClassifier) -> None:
+    # The decoder's own conversion (`decoding.to_rgb`): a plain convert("RGB") would make it black.
+    clear = Image.new("RGBA", (300, 300), (0, 0, 0, 0))
+    white = Image.new("RGB", (300, 300), "white")
+    assert torch.equal(lite.preprocess([clear]), lite.preprocess([white]))

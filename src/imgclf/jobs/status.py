@@ -1,0 +1,108 @@
+"""A job id -> what its status route answers, and waiting (without a thread) for a job to end."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import MaxConnectionsError
+from rq.exceptions import DeserializationError, NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.results import Result
+from rq.serializers import JSONSerializer
+
+from imgclf.errors import UnknownJob
+from imgclf.jobs.queue import (
+    ATTEMPT_META_KEY,
+    CACHED_META_KEY,
+    ERROR_META_KEY,
+    GENERIC_FAILURE,
+    JOB_ID_PATTERN,
+    QUEUE_NAME,
+    queue_errors,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_WAIT_SECONDS = 30
+"""Longest a status request may wait for its job to end (long polling)."""
+
+MAX_LONG_POLLS = 1_000
+"""Long polls one web process keeps waiting at once (each holds a Redis connection); past it a
+status request answers at once, as without `wait`."""
+
+PENDING = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What GET /classifications/{job_id} answers."""
+
+    task_status: str
+    data: list[list[Any]] | None
+    error: str | None = None
+    cached: bool = False
+    attempt: int = 1
+
+    @property
+    def pending(self) -> bool:
+        return self.task_status in PENDING
+
+    def as_contract(self) -> dict[str, Any]:
+        """The lesson's JSON: task_status and data, plus error when the job failed, `cached: true`
+        when the result came from the result cache, and `attempt` from the second try on."""
+        body: dict[str, Any] = {"task_status": self.task_status, "data": self.data}
+        if self.error is not None:
+            body["error"] = self.error
+        if self.cached:
+            body["cached"] = True
+        if self.attempt > 1:
+            body["attempt"] = self.attempt
+        return body
+
+
+def fetch_job_view(connection: Redis, job_id: str) -> JobView:
+    """Status and, once finished, the top-5 of one job; UnknownJob if there is no such job of ours."""
+    if not JOB_ID_PATTERN.fullmatch(job_id):
+        raise UnknownJob(job_id)
+    with queue_errors():
+        try:
+            job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+            if job.origin != QUEUE_NAME:
+                raise UnknownJob(job_id)
+            status = job.get_status(refresh=False)
+            data = job.return_value() if status == JobStatus.FINISHED else None
+        except NoSuchJobError as exc:
+            raise UnknownJob(job_id) from exc
+        except DeserializationError as exc:  # a job of another application (pickled): not ours
+            raise UnknownJob(job_id) from exc
+    error = None
+    if status == JobStatus.FAILED:
+        error = str(job.meta.get(ERROR_META_KEY) or GENERIC_FAILURE)
+    return JobView(
+        status.value,
+        data,
+        error,
+        cached=bool(job.meta.get(CACHED_META_KEY)),
+        attempt=int(job.meta.get(ATTEMPT_META_KEY, 1)),
+    )
+
+
+async def wait_for_end(connection: AsyncRedis, job_id: str, seconds: float) -> None:
+    """Return when the job has a result (finished or failed), or after `seconds`.
+
+    Blocks on the job's RQ result stream (what `Job.latest_result(timeout)` reads) with the
+    asyncio client, so a waiting request holds no thread: 200 long polls cost 200 idle sockets.
+    """
+    if not JOB_ID_PATTERN.fullmatch(job_id):
+        raise UnknownJob(job_id)
+    with queue_errors():
+        try:
+            # "0-0": a result written since the caller last looked is returned at once.
+            await connection.xread({Result.get_key(job_id): "0-0"}, count=1, block=max(1, int(seconds * 1000)))
+        except MaxConnectionsError:
+            # MAX_LONG_POLLS are waiting already: this one answers at once and the client polls again.
+            log.info("long poll answered at once: %d waiting already", MAX_LONG_POLLS, extra={"job_id": job_id})

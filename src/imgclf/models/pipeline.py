@@ -1,0 +1,52 @@
+"""The one classification pipeline: decode -> preprocess -> forward -> top-k.
+
+The worker's jobs, `imgclf classify` and the benchmark all run an image through `Pipeline.run`,
+so what is measured is what is served. Decoding is `imgclf.images.decoding.open_rgb` (limits,
+EXIF orientation, transparency on white), reduced to what the model's own resize needs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from imgclf.images.decoding import open_rgb
+from imgclf.models.classifier import Classifier, Prediction
+
+PHASES = ("decode", "preprocess", "inference")
+"""The timed steps of one run, in order (inference includes the top-k)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One image's top k, highest first, and the seconds each phase took."""
+
+    top: list[Prediction]
+    seconds: dict[str, float]
+
+
+class Pipeline:
+    """One model on one runtime, with the decoding limits of the service."""
+
+    def __init__(self, classifier: Classifier, max_pixels: int) -> None:
+        self.classifier = classifier
+        self.max_pixels = max_pixels
+
+    @property
+    def runtime(self) -> str:
+        return self.classifier.runtime
+
+    def run(self, path: Path, k: int = 5) -> Outcome:
+        """Classify one image file. Raises InvalidImage for a file that is not a usable image."""
+        started = time.perf_counter()
+        image = open_rgb(path, self.max_pixels, self.classifier.decode_size)
+        decoded = time.perf_counter()
+        batch = self.classifier.preprocess([image])
+        preprocessed = time.perf_counter()
+        top = self.classifier.top_k(self.classifier.predict(batch), k)[0]
+        ended = time.perf_counter()
+        return Outcome(
+            top,
+            {"decode": decoded - started, "preprocess": preprocessed - decoded, "inference": ended - preprocessed},
+        )

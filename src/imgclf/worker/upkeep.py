@@ -1,0 +1,51 @@
+"""The worker's heartbeat and the reaper of dead workers' jobs, in a thread beside the jobs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from redis import Redis
+from redis.exceptions import RedisError
+
+from imgclf.jobs.liveness import HEARTBEAT_INTERVAL, beat
+from imgclf.jobs.recovery import REAP_INTERVAL, reap
+
+log = logging.getLogger(__name__)
+
+
+class Upkeep(threading.Thread):
+    """Beats for the worker once it is ready and reaps orphaned jobs every few seconds.
+
+    It has a Redis connection of its own, so a job in progress never delays a heartbeat, and it
+    runs from the process's start: a worker restarted after a crash requeues its predecessor's
+    job while it is still loading its models.
+    """
+
+    def __init__(self, connection: Redis, retries: int) -> None:
+        super().__init__(name="upkeep", daemon=True)
+        self.connection = connection
+        self.retries = retries
+        self.worker_name: str | None = None
+        """The name to beat for: set once the worker has registered with its models loaded."""
+        self._stopped = threading.Event()
+        self._failing = False
+
+    def run(self) -> None:
+        next_reap = 0.0
+        while not self._stopped.wait(HEARTBEAT_INTERVAL if self.worker_name else 0.5):
+            try:
+                if self.worker_name:
+                    beat(self.connection, self.worker_name)
+                if time.monotonic() >= next_reap:
+                    reap(self.connection, self.retries)
+                    next_reap = time.monotonic() + REAP_INTERVAL
+                self._failing = False
+            except RedisError as exc:
+                if not self._failing:  # once per outage, not every second
+                    log.warning("heartbeat: Redis unreachable (%s)", exc)
+                self._failing = True
+
+    def stop(self) -> None:
+        self._stopped.set()
