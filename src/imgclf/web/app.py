@@ -20,6 +20,8 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.routing import BaseRoute, Match, Mount
+from starlette.types import Scope
 
 from imgclf import __version__
 from imgclf.config import Settings
@@ -114,6 +116,31 @@ def _add_docs(app: FastAPI) -> None:
         )
 
 
+METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+"""The methods a 405's Allow header may name (HEAD follows GET; see HeadMiddleware)."""
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route answers on this request's path, sorted, HEAD wherever GET is.
+
+    Starlette's 405 names only the methods of the first route whose path matched (measured:
+    `DELETE /classifications` said `Allow: GET`, though the form posts there too). Each method is
+    tried against the whole router, as a request with that method would be.
+    """
+    # Matched from the app's root: inside a mount (the static files) the scope's root_path is the mount's.
+    scope = {**scope, "root_path": scope.get("app_root_path", scope.get("root_path", ""))}
+    methods = {method for method in METHODS if any(_answers(route, scope, method) for route in app.router.routes)}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
+def _answers(route: BaseRoute, scope: Scope, method: str) -> bool:
+    if isinstance(route, Mount):  # the static files, which answer GET (and HEAD) only
+        return method == "GET" and route.matches(scope)[0] == Match.FULL
+    return route.matches({**scope, "method": method})[0] == Match.FULL
+
+
 def _add_error_handler(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
@@ -126,6 +153,10 @@ def _add_error_handler(app: FastAPI) -> None:
         if exc.status_code == 404 and exc.detail == "Not Found":
             detail = f"Nothing at {request.url.path}; the pages start at / and the API is described at /docs."
             return JSONResponse({"detail": detail}, status_code=404)
+        if exc.status_code == 405:
+            allowed = ", ".join(allowed_methods(app, request.scope))
+            detail = f"{request.method} is not allowed on {request.url.path}; it answers {allowed}."
+            return JSONResponse({"detail": detail}, status_code=405, headers={"Allow": allowed})
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
