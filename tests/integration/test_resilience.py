@@ -92,6 +92,27 @@ def test_a_worker_outlives_a_redis_outage(tmp_path: Path, image_dir: Path, model
         redis.stop()
 
 
+def test_a_worker_asked_to_stop_while_redis_is_away_stops(tmp_path: Path, image_dir: Path, model_dir: Path) -> None:
+    # As when `serve` is killed: its children get SIGTERM and its embedded Redis goes too. The
+    # worker used to take RQ's failed clean-up for an outage and wait for Redis forever.
+    redis = EmbeddedRedis(tmp_path / "redis")
+    redis.start()
+    settings = make_settings(redis.url, image_dir, model_dir, models=["efficientnet_lite0"])
+    worker = spawn("worker", settings, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with Redis.from_url(redis.url) as connection:
+            wait_for_workers(connection, 1, [worker])
+        assert redis.process is not None
+        redis.process.kill()
+        redis.process.wait()
+        time.sleep(1)  # the worker is in RQ's own retry of the lost connection
+        worker.terminate()
+        assert worker.wait(timeout=15) == 0
+    finally:
+        stop(worker)
+        redis.stop()
+
+
 def test_the_embedded_redis_is_reachable_only_by_the_services_user(tmp_path: Path) -> None:
     redis = EmbeddedRedis(tmp_path / "redis")
     redis.start()

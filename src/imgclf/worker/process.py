@@ -47,6 +47,13 @@ def run_worker(settings: Settings) -> None:
             return
         except RedisError as exc:
             upkeep.worker_name = None
+            if worker._shutdown_requested_date is not None:
+                # SIGTERM/SIGINT arrived (RQ's handler notes it here) and Redis went away as well, as
+                # when `serve` and its embedded Redis stop together: RQ's clean-up then fails on
+                # the dead Redis. The request to stop stands; reconnecting would ignore it.
+                log.info("stopping: asked to stop while Redis was unreachable (%s)", exc)
+                upkeep.stop()
+                return
             # RQ's handlers only set flags its loop reads; while we wait, SIGTERM must just stop us.
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
