@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from redis import Redis
@@ -36,7 +37,8 @@ def classify(context: WorkerContext, model_id: str, image_id: str) -> list[list[
         durations["queue_wait"] = max(0.0, (job.started_at - job.enqueued_at).total_seconds())
     status = "failed"
     try:
-        outcome = _run(context, model_id, image_id)
+        image = context.catalogue.path(image_id)  # once: the run and the cache key both need it
+        outcome = _run(context, model_id, image)
         # The metrics' "preprocess" phase has always included the decode (see jobs.metrics.PHASES).
         durations["preprocess"] = outcome.seconds["decode"] + outcome.seconds["preprocess"]
         durations["inference"] = outcome.seconds["inference"]
@@ -60,7 +62,7 @@ def classify(context: WorkerContext, model_id: str, image_id: str) -> list[list[
     log.info("%s on %s -> %s (%.1f %%)", model_id, image_id, label, percent)
     top: list[list[object]] = [[label, percent] for label, percent in outcome.top]
     if job is not None and context.result_cache_ttl:
-        _fill_cache(job.connection, context, model_id, image_id, top)
+        _fill_cache(job.connection, context, model_id, image, top)
     return top
 
 
@@ -68,22 +70,20 @@ TASKS: dict[str, Callable[..., Any]] = {CLASSIFY_TASK: classify}
 """The job name a client may enqueue -> the function a worker runs for it."""
 
 
-def _run(context: WorkerContext, model_id: str, image_id: str) -> Outcome:
+def _run(context: WorkerContext, model_id: str, image: Path) -> Outcome:
     pipeline = context.pipelines.get(model_id)
     if pipeline is None:
         raise ClassificationError(
             f"Model {model_id!r} is not loaded by the worker that took this job; "
             "its weights may have been added after the worker started (restart the workers)."
         )
-    return pipeline.run(context.catalogue.path(image_id))
+    return pipeline.run(image)
 
 
-def _fill_cache(
-    connection: Redis, context: WorkerContext, model_id: str, image_id: str, top: list[list[object]]
-) -> None:
+def _fill_cache(connection: Redis, context: WorkerContext, model_id: str, image: Path, top: list[list[object]]) -> None:
     # The cache only saves work; a failure to fill it must not fail the job.
     try:
-        digest = context.digests.of(context.catalogue.path(image_id))
+        digest = context.digests.of(image)
         remember(connection, cache_key(model_id, digest), top, context.result_cache_ttl)
     except (RedisError, OSError, ServiceError):
         log.warning("could not fill the result cache", exc_info=True)
