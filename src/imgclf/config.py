@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from imgclf.models.registry import MODEL_IDS
@@ -99,6 +99,20 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     """Largest request body of an image upload route (413 past it, before it is read whole)."""
 
+    upload_store_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
+    """Bytes of uploaded photos kept in Redis at once (originals and their re-encoded copies) for
+    the workers to read; past it, uploads get 503 + Retry-After until older ones expire or are
+    deleted. Keep it well under `redis_maxmemory`: jobs and results need room too."""
+
+    webhook_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Host names (or addresses) a job's `callback_url` may name, comma-separated; empty (the
+    default) turns webhooks off. Loopback and private addresses are refused unless listed here
+    exactly (no server-side request forgery)."""
+
+    webhook_secret: SecretStr | None = None
+    """Key of the HMAC-SHA256 signature sent with every webhook (`X-Imgclf-Signature:
+    sha256=<hex>` over the body); required when `webhook_hosts` is set."""
+
     max_header_bytes: int = Field(default=16_384, ge=1024)
     """Largest request line plus headers, in bytes (431 past it)."""
 
@@ -146,7 +160,7 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = "127.0.0.1"
     """Proxies whose X-Forwarded-* headers the web server trusts (`*` behind the compose balancer)."""
 
-    @field_validator("models", "allowed_hosts", mode="before")
+    @field_validator("models", "allowed_hosts", "webhook_hosts", mode="before")
     @classmethod
     def _split_lists(cls, value: object) -> object:
         if isinstance(value, str):
@@ -171,6 +185,12 @@ class Settings(BaseSettings):
             self.model_dir = self.data_dir / "models"
         self.image_dir = self.image_dir.resolve()
         self.model_dir = self.model_dir.resolve()
+        return self
+
+    @model_validator(mode="after")
+    def _webhooks_signed(self) -> Settings:
+        if self.webhook_hosts and not (self.webhook_secret and self.webhook_secret.get_secret_value()):
+            raise ValueError("IMGCLF_WEBHOOK_HOSTS is set but IMGCLF_WEBHOOK_SECRET is not: webhooks are always signed")
         return self
 
     def required_redis_url(self) -> str:

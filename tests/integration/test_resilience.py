@@ -19,7 +19,7 @@ from imgclf.jobs.status import fetch_job_view
 from imgclf.jobs.submit import submit as submit_job
 from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
 from imgclf.ops.processes import spawn, stop, wait_for_workers
-from tests.conftest import BROKEN_IMAGE, make_settings, running_web, submit
+from tests.conftest import BROKEN_IMAGE, make_settings, running_web, submit, unreachable_redis_url
 
 
 def test_a_long_poll_brings_a_failed_jobs_own_message(live_server: str) -> None:
@@ -111,6 +111,24 @@ def test_a_worker_asked_to_stop_while_redis_is_away_stops(tmp_path: Path, image_
     finally:
         stop(worker)
         redis.stop()
+
+
+def test_a_worker_waiting_for_redis_stops_cleanly_when_asked(image_dir: Path, model_dir: Path) -> None:
+    # The same request outside RQ's loop (no Redis yet, or lost and waiting to reconnect): it used
+    # to kill the worker with SIGTERM's default action (exit status -15, a crash to a supervisor).
+    settings = make_settings(unreachable_redis_url(), image_dir, model_dir, models=["efficientnet_lite0"])
+    worker = spawn("worker", settings, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert worker.stderr is not None
+        for line in worker.stderr:  # wait until it is in the waiting loop, not still starting
+            if "Redis unreachable" in line:
+                break
+        worker.terminate()
+        assert worker.wait(timeout=15) == 0
+    finally:
+        stop(worker)
+        if worker.stderr is not None:
+            worker.stderr.close()
 
 
 def test_the_embedded_redis_is_reachable_only_by_the_services_user(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
+from pydantic import SecretStr
 from redis import Redis
 
 from imgclf.config import Settings
@@ -29,6 +30,8 @@ def settings_env(settings: Settings, base: Mapping[str, str] | None = None) -> d
             value = str(value.resolve())
         elif isinstance(value, list):
             value = ",".join(value)
+        elif isinstance(value, SecretStr):  # its str() is a mask
+            value = value.get_secret_value()
         env[f"IMGCLF_{name.upper()}"] = str(value)
     env["IMGCLF_TORCH_THREADS"] = str(settings.threads_per_worker())
     return env

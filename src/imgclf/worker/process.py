@@ -20,17 +20,47 @@ from imgclf.worker.upkeep import Upkeep
 log = logging.getLogger(__name__)
 
 
+class _StopRequested(Exception):
+    """SIGTERM or SIGINT while no RQ loop runs (loading models, waiting for Redis)."""
+
+
+def _stop_now(signum: int, _frame: object) -> None:
+    raise _StopRequested(signal.Signals(signum).name)
+
+
+def _stop_on_signals() -> None:
+    # Outside RQ's loop (which installs its own handlers: finish the job, then stop) a stop request
+    # ends the worker at once and cleanly: exit status 0, as a supervisor expects after SIGTERM.
+    signal.signal(signal.SIGTERM, _stop_now)
+    signal.signal(signal.SIGINT, _stop_now)
+
+
 def run_worker(settings: Settings) -> None:
-    """Serve jobs until stopped (SIGINT or SIGTERM: finish the current job).
+    """Serve jobs until stopped (SIGINT or SIGTERM: finish the current job; exit status 0).
 
     A worker that loses Redis does not exit: it connects again with a back-off and registers
     under a new name (its job, if it had one, is requeued by the reaper).
     """
+    _stop_on_signals()
+    try:
+        _serve(settings)
+    except _StopRequested as stop:
+        log.info("stopping: %s while not serving jobs", stop)
+
+
+def _serve(settings: Settings) -> None:
     redis_url = settings.required_redis_url()
     connection = Redis.from_url(redis_url)
     _wait_for_redis(connection)
     upkeep = Upkeep(Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2), settings.job_retries)
     upkeep.start()
+    try:
+        _serve_with_reconnects(settings, connection, upkeep)
+    finally:
+        upkeep.stop()
+
+
+def _serve_with_reconnects(settings: Settings, connection: Redis, upkeep: Upkeep) -> None:
     context = build_context(settings, connection)
     while True:
         worker = ClassificationWorker(
@@ -43,7 +73,6 @@ def run_worker(settings: Settings) -> None:
         )
         try:
             worker.work(logging_level=settings.log_level.upper())
-            upkeep.stop()
             return
         except RedisError as exc:
             upkeep.worker_name = None
@@ -52,11 +81,9 @@ def run_worker(settings: Settings) -> None:
                 # when `serve` and its embedded Redis stop together: RQ's clean-up then fails on
                 # the dead Redis. The request to stop stands; reconnecting would ignore it.
                 log.info("stopping: asked to stop while Redis was unreachable (%s)", exc)
-                upkeep.stop()
                 return
-            # RQ's handlers only set flags its loop reads; while we wait, SIGTERM must just stop us.
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            # RQ's handlers only set flags its loop reads; while we wait, a stop request must stop us.
+            _stop_on_signals()
             log.warning("lost Redis (%s); connecting again", exc)
             _wait_for_redis(connection)
 
