@@ -3,6 +3,8 @@
 ServiceError                   500, the base: rendered by one handler per surface
 ├── InvalidRequest             422, a form or request field is wrong (errors per field)
 ├── InvalidImage               422, the file is not an image the service reads, is damaged or too large
+├── UnsupportedImage           415, an upload's bytes are not one of the accepted image types
+├── ImageTooLarge              413, an upload's header names more pixels than the limit
 ├── NotFound                   404
 │   ├── UnknownJob             no job with that id (never existed, expired, or not ours)
 │   └── UnknownImage           no image with that id in the catalogue
@@ -51,6 +53,18 @@ class InvalidImage(ServiceError):
     """
 
     status_code = 422
+
+
+class UnsupportedImage(ServiceError):
+    """An upload whose bytes are not one of the accepted image types (whatever its name says)."""
+
+    status_code = 415
+
+
+class ImageTooLarge(ServiceError):
+    """An upload with more pixels than the limit, read from its header before any decoding."""
+
+    status_code = 413
 
 
 class NotFound(ServiceError):
@@ -119,3 +133,35 @@ class QueueFull(ServiceError):
 
 class ClassificationError(ServiceError):
     """A job the worker that took it cannot do (its model is not loaded there)."""
+
+
+class MalformedRequest(ServiceError):
+    """400: the request cannot be read at all (JSON that does not parse, a body of another type)."""
+
+    status_code = 400
+
+
+class UnsupportedMediaType(ServiceError):
+    """415: the request body is neither JSON nor a multipart form."""
+
+    status_code = 415
+
+
+class IdempotencyConflict(ServiceError):
+    """409: a request with the same Idempotency-Key is still being answered."""
+
+    status_code = 409
+    retry_after = 1
+
+
+class UploadStoreFull(ServiceError):
+    """503: the uploaded photos kept for the workers are at `upload_store_bytes` (Retry-After)."""
+
+    status_code = 503
+    retry_after = 60
+
+    def __init__(self, bound: int) -> None:
+        super().__init__(
+            f"The service holds as many uploaded photos as it may ({bound // (1024 * 1024)} MB); "
+            "try again in a minute, or pick a photo from the catalogue."
+        )

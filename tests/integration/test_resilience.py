@@ -117,11 +117,11 @@ def test_a_worker_waiting_for_redis_stops_cleanly_when_asked(image_dir: Path, mo
     # The same request outside RQ's loop (no Redis yet, or lost and waiting to reconnect): it used
     # to kill the worker with SIGTERM's default action (exit status -15, a crash to a supervisor).
     settings = make_settings(unreachable_redis_url(), image_dir, model_dir, models=["efficientnet_lite0"])
-    worker = spawn("worker", settings, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    worker = spawn("worker", settings, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         assert worker.stderr is not None
         for line in worker.stderr:  # wait until it is in the waiting loop, not still starting
-            if "Redis unreachable" in line:
+            if b"Redis unreachable" in line:
                 break
         worker.terminate()
         assert worker.wait(timeout=15) == 0

@@ -1,5 +1,6 @@
 """The job function, run in this process with a worker's context, as a worker would run it."""
 
+import json
 import re
 from pathlib import Path
 
@@ -30,11 +31,14 @@ def context(tmp_path: Path) -> WorkerContext:
     )
 
 
-def test_returns_the_top_five_as_json_ready_lists(context: WorkerContext) -> None:
+def test_returns_the_top_five_with_class_indices_and_timings(context: WorkerContext) -> None:
     result = classify(context, "efficientnet_lite0", "coffee.jpg")
-    assert len(result) == 5
-    assert result[0][0] == "espresso"
-    assert all(isinstance(row, list) and len(row) == 2 for row in result)
+    top5 = result["top5"]
+    assert len(top5) == 5
+    assert top5[0]["label"] == "espresso" and top5[0]["class_index"] == 967  # ImageNet's espresso
+    assert all(0 < entry["probability"] <= 1 for entry in top5)
+    assert set(result["timings_ms"]) == {"decode", "preprocess", "inference"}
+    assert json.loads(json.dumps(result)) == result  # stored as JSON by RQ
 
 
 def test_the_worker_checks_the_image_id_again(context: WorkerContext) -> None:

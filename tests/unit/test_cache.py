@@ -22,5 +22,5 @@ def test_each_owner_has_its_own_memo(tmp_path: Path) -> None:
 
 def test_the_key_names_model_weights_version_and_bytes() -> None:
     key = cache_key("efficientnet_lite0", "f" * 64)
-    assert key == "imgclf:cache:efficientnet_lite0:efficientnet-lite0-57934424.pth:" + "f" * 64
+    assert key == "imgclf:cache:v2:efficientnet_lite0:efficientnet-lite0-57934424.pth:" + "f" * 64
     assert cache_key("efficientnet_lite1", "f" * 64) != key

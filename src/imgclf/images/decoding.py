@@ -10,6 +10,7 @@ of the frame, about four pictures in all.
 
 from __future__ import annotations
 
+import io
 import struct
 import threading
 import warnings
@@ -52,7 +53,7 @@ is clipped above that."""
 WHITE = (255, 255, 255, 255)
 """Transparent pixels are laid on white: how a plain web page, and most viewers, show them."""
 
-_ROTATIONS = {
+ROTATIONS = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
     4: Image.Transpose.FLIP_TOP_BOTTOM,
@@ -63,14 +64,15 @@ _ROTATIONS = {
 }
 """EXIF orientation -> the transpose that shows the picture upright (as ImageOps.exif_transpose)."""
 
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error, zlib.error)
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error, zlib.error)
 """What Pillow's decoders raise on broken data; its messages are not the user's business."""
 
 _pillow_limit = threading.Lock()
 
 
-def open_rgb(path: Path, max_pixels: int, draft_size: int | None = None) -> Image.Image:
-    """Decode `path` into an upright RGB image: EXIF rotation applied, colours by `to_rgb`.
+def open_rgb(source: Path | bytes, max_pixels: int, draft_size: int | None = None) -> Image.Image:
+    """Decode `source` (a file, or an upload's bytes) into an upright RGB image: EXIF rotation
+    applied, colours by `to_rgb`.
 
     With `draft_size` (the model resizes the picture's shorter side to about that anyway) a
     JPEG is decoded directly at 1/2, 1/4 or 1/8 scale, keeping both sides at least `draft_size`
@@ -82,60 +84,60 @@ def open_rgb(path: Path, max_pixels: int, draft_size: int | None = None) -> Imag
     are truncated or have more than `max_pixels` pixels (checked from the header, before decoding).
     """
     try:
-        file = path.open("rb")
+        file: IO[bytes] = io.BytesIO(source) if isinstance(source, bytes) else source.open("rb")
     except FileNotFoundError as exc:
         raise InvalidImage("The image file is no longer in the catalogue.") from exc
     except OSError as exc:
         raise InvalidImage("The image file could not be read on the server.") from exc
     with file:
-        image, over_pillows_limit = _open(file)
-        _check_size(image.size, max_pixels)
+        image, over_pillows_limit = open_header(file)
+        check_size(image.size, max_pixels)
         jpeg = image.format in ("JPEG", "MPO")
         if draft_size and jpeg:
             image.draft("RGB", (draft_size, draft_size))
         try:
             # TIFF checks Pillow's limit again while it decodes.
-            with _pillow_limit_off() if over_pillows_limit else _pillow_warnings_off():
+            with pillow_limit_off() if over_pillows_limit else pillow_warnings_off():
                 image.load()
             orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
         except Image.DecompressionBombError as exc:  # a GIF frame larger than the picture's header
             raise InvalidImage(f"The image is larger than the limit of {max_pixels:,} pixels.") from exc
-        except _DECODE_ERRORS as exc:
+        except DECODE_ERRORS as exc:
             raise InvalidImage(DAMAGED) from exc
         # A JPEG keeps exactly the scale its draft chose: at worst 1/8, already 1/64 of the pixels.
         factor = max(1, min(image.size) // (REDUCING_GAP * draft_size)) if draft_size and not jpeg else 1
         try:
-            picture = _convert_in_bands(image, factor)
+            picture = convert_in_bands(image, factor)
         except ValueError as exc:  # a colour mode Pillow cannot convert
             raise InvalidImage(NOT_AN_IMAGE) from exc
     # The decoded picture is released before the transpose makes its copy of the result.
     del image
-    rotation = _ROTATIONS.get(orientation)
+    rotation = ROTATIONS.get(orientation)
     return picture.transpose(rotation) if rotation is not None else picture
 
 
-def _open(file: IO[bytes]) -> tuple[ImageFile.ImageFile, bool]:
+def open_header(file: IO[bytes]) -> tuple[ImageFile.ImageFile, bool]:
     """Read the header only (its size is checked before any pixel is decoded); True if the
     picture is over Pillow's own limit."""
     try:
         try:
-            with _pillow_warnings_off():
+            with pillow_warnings_off():
                 return Image.open(file, formats=FORMATS), False
         except Image.DecompressionBombError:
             # Past twice its own limit Pillow refuses inside Image.open, before our check can run:
             # its message would replace ours and its limit would cap a larger
             # IMGCLF_MAX_IMAGE_PIXELS. The header is read again with Pillow's check off, so that
             # only ours applies.
-            with _pillow_limit_off():
+            with pillow_limit_off():
                 return Image.open(file, formats=FORMATS), True
     except UnidentifiedImageError as exc:
         raise InvalidImage(NOT_AN_IMAGE) from exc
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise InvalidImage(DAMAGED) from exc
 
 
 @contextmanager
-def _pillow_warnings_off() -> Iterator[None]:
+def pillow_warnings_off() -> Iterator[None]:
     # Pillow warns past its own limit (89 megapixels); ours is checked from the header, so the
     # warning would only be noise in the worker's log.
     with warnings.catch_warnings():
@@ -144,7 +146,7 @@ def _pillow_warnings_off() -> Iterator[None]:
 
 
 @contextmanager
-def _pillow_limit_off() -> Iterator[None]:
+def pillow_limit_off() -> Iterator[None]:
     # Pillow's limit is a module global with no per-call override. Raising it for good would
     # silently change every other Pillow user in the process; re-implementing Image.open's choice
     # of decoder to read the size without the check would drift from Pillow's. So it is lifted
@@ -160,7 +162,7 @@ def _pillow_limit_off() -> Iterator[None]:
             Image.MAX_IMAGE_PIXELS = saved
 
 
-def _check_size(size: tuple[int, int], max_pixels: int) -> None:
+def check_size(size: tuple[int, int], max_pixels: int) -> None:
     width, height = size
     if width * height > max_pixels:
         raise InvalidImage(f"The image is {width} x {height} pixels; the limit is {max_pixels:,} pixels.")
@@ -197,7 +199,7 @@ def _grey_to_8_bits(image: Image.Image) -> Image.Image:
     return Image.merge("LA", (grey, alpha))
 
 
-def _convert_in_bands(image: Image.Image, factor: int) -> Image.Image:
+def convert_in_bands(image: Image.Image, factor: int) -> Image.Image:
     """`to_rgb(image)` reduced `factor` times, one band of rows at a time.
 
     Each band goes through exactly the per-pixel steps the whole image would, and band heights

@@ -2,10 +2,11 @@
 so a repeated request is answered from Redis without touching a worker.
 
 Key: model id + weights file name (its version: the file names carry a hash) + SHA-256 of the
-image bytes. Workers fill the cache when a job finishes; the web process looks it up before
-enqueueing. A hit becomes an RQ job of its own that is finished from the start (its result
-written, `meta.cached` true, never on the queue), so a job id is always an RQ job: its status is
-read like any other's and expires like any other's.
+image bytes, so a catalogue photo and the same photo uploaded share one entry. Workers fill
+the cache when a job finishes; the web process looks it up before enqueueing. A hit becomes an
+RQ job of its own that is finished from the start (its result written, `meta.cached` true,
+never on the queue), so a job id is always an RQ job: its status is read like any other's and
+expires like any other's.
 """
 
 from __future__ import annotations
@@ -19,35 +20,56 @@ from rq.results import Result
 from rq.utils import now
 
 from imgclf.jobs.metrics import CACHE_KEY as CACHE_METRICS_KEY
-from imgclf.jobs.queue import CACHED_META_KEY, CLASSIFY_TASK, make_queue
+from imgclf.jobs.queue import CACHED_META_KEY, make_queue
 from imgclf.models.registry import MODELS
 
-CACHE_PREFIX = "imgclf:cache:"
+CACHE_PREFIX = "imgclf:cache:v2:"
+"""v2: entries hold `imgclf.jobs.results`' shape (v1 held [label, percent] pairs; they just expire)."""
+
+IN_FLIGHT_PREFIX = "imgclf:inflight:"
+
+_FORGET_IF_MINE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 def cache_key(model_id: str, digest: str) -> str:
     return f"{CACHE_PREFIX}{model_id}:{MODELS[model_id].weights_file}:{digest}"
 
 
-def remember(connection: Redis, key: str, data: list[list[Any]], ttl: int) -> None:
-    """Store a finished job's top 5 under its cache key."""
-    connection.set(key, json.dumps(data), ex=ttl)
+def in_flight_key(model_id: str, digest: str) -> str:
+    """Where the job now classifying these bytes with this model is named, while it is queued or running."""
+    return f"{IN_FLIGHT_PREFIX}{model_id}:{MODELS[model_id].weights_file}:{digest}"
 
 
-def answer_from_cache(connection: Redis, key: str, model_id: str, image_id: str, result_ttl: int) -> str | None:
-    """The id of a finished job holding the cached result, or None on a miss."""
+def forget_in_flight(connection: Redis, key: str, job_id: str) -> None:
+    """The job ended: a new request is no longer answered with it (unless another job took the key)."""
+    connection.eval(_FORGET_IF_MINE, 1, key, job_id)
+
+
+def remember(connection: Redis, key: str, result: dict[str, Any], ttl: int) -> None:
+    """Store a finished job's result (without its timings) under its cache key."""
+    connection.set(key, json.dumps(result), ex=ttl)
+
+
+def answer_from_cache(
+    connection: Redis, key: str, task: str, args: tuple[str, str], meta: dict[str, Any], result_ttl: int, job_id: str
+) -> bool:
+    """True if the cache held a result: job `job_id` now holds it, finished."""
     lookup = connection.pipeline(transaction=False)
     lookup.get(key)
     lookup.hincrby(CACHE_METRICS_KEY, "lookups", 1)
     cached, _ = lookup.execute()
     if cached is None:
-        return None
+        return False
     job = make_queue(connection).create_job(
-        CLASSIFY_TASK,
-        args=(model_id, image_id),
+        task,
+        job_id=job_id,
+        args=args,
         result_ttl=result_ttl,
         failure_ttl=result_ttl,
-        meta={CACHED_META_KEY: True},
+        meta={**meta, CACHED_META_KEY: True},
         status=JobStatus.FINISHED,
     )
     job.enqueued_at = job.started_at = job.ended_at = now()
@@ -57,4 +79,4 @@ def answer_from_cache(connection: Redis, key: str, model_id: str, image_id: str,
         job.cleanup(result_ttl, pipeline=pipe, remove_from_queue=False)
         pipe.hincrby(CACHE_METRICS_KEY, "hits", 1)
         pipe.execute()
-    return job.id
+    return True

@@ -77,6 +77,11 @@ def record_runtimes(connection: Redis, runtimes: Mapping[str, str]) -> None:
     pipe.execute()
 
 
+def read_runtimes(connection: Redis) -> dict[str, str]:
+    """Model id -> the runtime the workers last reported for it."""
+    return _decoded(connection.hgetall(RUNTIMES_KEY))  # type: ignore[arg-type]
+
+
 def record_restart(connection: Redis, kind: str) -> None:
     """Count one restart of a child process by `serve`."""
     connection.hincrby(RESTARTS_KEY, kind, 1)

@@ -25,6 +25,19 @@ CLASSIFY_TASK = "imgclf.worker.tasks.classify"
 worker looks it up in `imgclf.worker.tasks.TASKS`; it is the function's dotted path, so RQ's own
 tools (rq info, the dashboard) show a name that leads to the code."""
 
+CLASSIFY_UPLOAD_TASK = "imgclf.worker.tasks.classify_upload"
+"""The job function for an uploaded photo, read from the upload store by its SHA-256."""
+
+IMAGE_META_KEY = "image"
+"""Job meta key: what was classified, as the job resource shows it (`{"id": ...}` for a catalogue
+photo; sha256, format, width, height and file name for an upload)."""
+
+CALLBACK_META_KEY = "callback_url"
+"""Job meta key: where the worker POSTs the job resource when the job ends (already checked)."""
+
+ERROR_CODE_META_KEY = "error_code"
+"""Job meta key: a stable code for the failure (`invalid_image`, `timed_out`, ...) beside its message."""
+
 ERROR_META_KEY = "error"
 """Job meta key where a worker leaves a message a person can read when a job fails."""
 

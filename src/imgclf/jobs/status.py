@@ -15,6 +15,7 @@ from rq.results import Result
 from rq.serializers import JSONSerializer
 
 from imgclf.errors import UnknownJob
+from imgclf.jobs import cancel
 from imgclf.jobs.queue import (
     ATTEMPT_META_KEY,
     CACHED_META_KEY,
@@ -24,11 +25,15 @@ from imgclf.jobs.queue import (
     QUEUE_NAME,
     queue_errors,
 )
+from imgclf.jobs.results import as_lesson_data
 
 log = logging.getLogger(__name__)
 
 MAX_WAIT_SECONDS = 30
-"""Longest a status request may wait for its job to end (long polling)."""
+"""Longest a status request of the lesson's route may wait for its job to end (long polling)."""
+
+API_MAX_WAIT_SECONDS = 60
+"""Longest GET /api/v1/classifications/{id}?wait=N may wait."""
 
 MAX_LONG_POLLS = 1_000
 """Long polls one web process keeps waiting at once (each holds a Redis connection); past it a
@@ -64,8 +69,8 @@ class JobView:
         return body
 
 
-def fetch_job_view(connection: Redis, job_id: str) -> JobView:
-    """Status and, once finished, the top-5 of one job; UnknownJob if there is no such job of ours."""
+def fetch_job(connection: Redis, job_id: str) -> Job:
+    """One of the service's jobs by id; UnknownJob if there is no such job of ours."""
     if not JOB_ID_PATTERN.fullmatch(job_id):
         raise UnknownJob(job_id)
     with queue_errors():
@@ -73,18 +78,33 @@ def fetch_job_view(connection: Redis, job_id: str) -> JobView:
             job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
             if job.origin != QUEUE_NAME:
                 raise UnknownJob(job_id)
-            status = job.get_status(refresh=False)
-            data = job.return_value() if status == JobStatus.FINISHED else None
         except NoSuchJobError as exc:
             raise UnknownJob(job_id) from exc
         except DeserializationError as exc:  # a job of another application (pickled): not ours
             raise UnknownJob(job_id) from exc
+    return job
+
+
+def read_status(connection: Redis, job: Job) -> tuple[str, Any]:
+    """RQ's status (or `canceled` for a job DELETE canceled) and, once finished, the stored result."""
+    with queue_errors():
+        if cancel.is_canceled(connection, job.id):
+            return JobStatus.CANCELED.value, None
+        status = job.get_status(refresh=False)
+        result = job.return_value() if status == JobStatus.FINISHED else None
+    return status.value, result
+
+
+def fetch_job_view(connection: Redis, job_id: str) -> JobView:
+    """Status and, once finished, the top-5 of one job; UnknownJob if there is no such job of ours."""
+    job = fetch_job(connection, job_id)
+    status, result = read_status(connection, job)
     error = None
     if status == JobStatus.FAILED:
         error = str(job.meta.get(ERROR_META_KEY) or GENERIC_FAILURE)
     return JobView(
-        status.value,
-        data,
+        status,
+        as_lesson_data(result),
         error,
         cached=bool(job.meta.get(CACHED_META_KEY)),
         attempt=int(job.meta.get(ATTEMPT_META_KEY, 1)),

@@ -18,6 +18,9 @@ from imgclf.images.decoding import to_rgb
 Prediction = tuple[str, float]
 """(label, percent): percent is softmax x 100."""
 
+IndexedPrediction = tuple[int, str, float]
+"""(class index, label, percent)."""
+
 
 class Classifier:
     """A model with its own preprocessing and labels; subclasses implement `predict`."""
@@ -49,10 +52,14 @@ class Classifier:
 
     def top_k(self, probabilities: torch.Tensor, k: int = 5) -> list[list[Prediction]]:
         """Highest `k` classes of each row, highest first, as (label, percent)."""
+        return [[(label, percent) for _, label, percent in row] for row in self.top_k_indexed(probabilities, k)]
+
+    def top_k_indexed(self, probabilities: torch.Tensor, k: int = 5) -> list[list[IndexedPrediction]]:
+        """As `top_k`, each with its class index first (ImageNet repeats some labels, e.g. "crane")."""
         values, indices = probabilities.topk(k, dim=1)
         return [
             [
-                (self.labels[index], round(float(value) * 100, 4))
+                (index, self.labels[index], round(float(value) * 100, 4))
                 for value, index in zip(row_values.tolist(), row_indices.tolist(), strict=True)
             ]
             for row_values, row_indices in zip(values, indices, strict=True)

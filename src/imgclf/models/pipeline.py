@@ -24,6 +24,8 @@ class Outcome:
 
     top: list[Prediction]
     seconds: dict[str, float]
+    class_indices: tuple[int, ...] = ()
+    """The class index of each of `top`, in the same order."""
 
 
 class Pipeline:
@@ -37,16 +39,17 @@ class Pipeline:
     def runtime(self) -> str:
         return self.classifier.runtime
 
-    def run(self, path: Path, k: int = 5) -> Outcome:
-        """Classify one image file. Raises InvalidImage for a file that is not a usable image."""
+    def run(self, source: Path | bytes, k: int = 5) -> Outcome:
+        """Classify one image file or upload. Raises InvalidImage for one that is not a usable image."""
         started = time.perf_counter()
-        image = open_rgb(path, self.max_pixels, self.classifier.decode_size)
+        image = open_rgb(source, self.max_pixels, self.classifier.decode_size)
         decoded = time.perf_counter()
         batch = self.classifier.preprocess([image])
         preprocessed = time.perf_counter()
-        top = self.classifier.top_k(self.classifier.predict(batch), k)[0]
+        ranked = self.classifier.top_k_indexed(self.classifier.predict(batch), k)[0]
         ended = time.perf_counter()
         return Outcome(
-            top,
+            [(label, percent) for _, label, percent in ranked],
             {"decode": decoded - started, "preprocess": preprocessed - decoded, "inference": ended - preprocessed},
+            tuple(index for index, _, _ in ranked),
         )

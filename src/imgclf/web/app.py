@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
@@ -25,14 +26,17 @@ from starlette.types import Scope
 
 from imgclf import __version__
 from imgclf.config import Settings
-from imgclf.errors import ServiceError
+from imgclf.errors import InvalidRequest, ServiceError
 from imgclf.images.catalogue import ImageCatalogue
 from imgclf.images.digests import FileDigests
 from imgclf.jobs.metrics import ServiceCollector
-from imgclf.jobs.status import MAX_LONG_POLLS, MAX_WAIT_SECONDS
+from imgclf.jobs.status import API_MAX_WAIT_SECONDS, MAX_LONG_POLLS, MAX_WAIT_SECONDS
 from imgclf.web.api.lesson import router as api_router
 from imgclf.web.api.operations import router as operations_router
-from imgclf.web.error_response import error_response
+from imgclf.web.api.v1.catalogue import router as v1_catalogue
+from imgclf.web.api.v1.classifications import router as v1_classifications
+from imgclf.web.api.v1.docs import add_component_schemas
+from imgclf.web.error_response import error_response, is_api_v1, plain_error
 from imgclf.web.middleware.body_limits import BodyLimitMiddleware
 from imgclf.web.middleware.head import HeadMiddleware
 from imgclf.web.middleware.security_headers import SecurityHeadersMiddleware
@@ -59,7 +63,10 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
         redis_async = AsyncRedis.from_url(
-            redis_url, socket_connect_timeout=2, socket_timeout=MAX_WAIT_SECONDS + 5, max_connections=MAX_LONG_POLLS
+            redis_url,
+            socket_connect_timeout=2,
+            socket_timeout=max(MAX_WAIT_SECONDS, API_MAX_WAIT_SECONDS) + 5,
+            max_connections=MAX_LONG_POLLS,
         )
         collector = ServiceCollector(redis)
         registry.register(collector)
@@ -92,12 +99,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=PAGES_DIR / "static"), name="static")
     app.include_router(web_router)
     app.include_router(api_router)
+    app.include_router(v1_classifications)
+    app.include_router(v1_catalogue)
     app.include_router(operations_router)
     Instrumentator(
         registry=registry,
         excluded_handlers=["/metrics", "/healthz", "/readyz", "/static/.*"],
     ).instrument(app)
     _add_docs(app)
+    _complete_openapi(app)
     _add_error_handler(app)
     _add_edge_middleware(app, settings)
     return app
@@ -114,6 +124,17 @@ def _add_docs(app: FastAPI) -> None:
             swagger_css_url=f"{SWAGGER_DIR}/swagger-ui.css",
             swagger_favicon_url=f"{SWAGGER_DIR}/favicon-32x32.png",
         )
+
+
+def _complete_openapi(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_component_schemas(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
@@ -146,17 +167,20 @@ def _add_error_handler(app: FastAPI) -> None:
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
         if exc.status_code >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc.message)
-        return error_response(exc)
+        return error_response(exc, path=request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        path = request.url.path
         if exc.status_code == 404 and exc.detail == "Not Found":
-            detail = f"Nothing at {request.url.path}; the pages start at / and the API is described at /docs."
-            return JSONResponse({"detail": detail}, status_code=404)
+            detail = f"Nothing at {path}; the pages start at / and the API is described at /docs."
+            return plain_error(404, detail, path=path, slug="no-such-route")
         if exc.status_code == 405:
             allowed = ", ".join(allowed_methods(app, request.scope))
-            detail = f"{request.method} is not allowed on {request.url.path}; it answers {allowed}."
-            return JSONResponse({"detail": detail}, status_code=405, headers={"Allow": allowed})
+            detail = f"{request.method} is not allowed on {path}; it answers {allowed}."
+            return plain_error(405, detail, path=path, Allow=allowed)
+        if is_api_v1(path):
+            return plain_error(exc.status_code, str(exc.detail), path=path)
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
@@ -167,7 +191,18 @@ def _add_error_handler(app: FastAPI) -> None:
             {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
             for error in exc.errors()
         ]
+        if is_api_v1(request.url.path):
+            return error_response(InvalidRequest(_field_errors(errors)), path=request.url.path)
         return JSONResponse({"detail": errors}, status_code=422)
+
+
+def _field_errors(errors: list[dict[str, Any]]) -> dict[str, str]:
+    # ("query", "wait") -> "wait"; ("body", "model") -> "model": the name a client sent.
+    fields: dict[str, str] = {}
+    for error in errors:
+        location = [str(part) for part in error["loc"][1:]] or [str(part) for part in error["loc"]]
+        fields.setdefault(".".join(location) or "request", error["msg"])
+    return fields
 
 
 def _add_edge_middleware(app: FastAPI, settings: Settings) -> None:

@@ -26,22 +26,34 @@ class Choices:
     def validate(self, model_id: object, image_id: object) -> tuple[str, str]:
         """Return the two ids if both may be picked, else raise InvalidRequest per field."""
         errors: dict[str, str] = {}
-        if not isinstance(model_id, str) or not model_id.strip():
-            errors["model_id"] = "Pick a model."
-        elif model_id in self.unavailable_models:
-            errors["model_id"] = (
-                f"Model {model_id} is not available on this server: {self.unavailable_models[model_id]}."
-            )
-        elif len(model_id) > MAX_ID_LENGTH or model_id not in self.models:
-            errors["model_id"] = f"Unknown model {_shown(model_id)}; pick one of: {', '.join(self.models)}."
-        if not isinstance(image_id, str) or not image_id.strip():
-            errors["image_id"] = "Pick an image."
-        elif len(image_id) > MAX_ID_LENGTH or image_id not in self.images:
-            errors["image_id"] = f"Unknown image {_shown(image_id)}; pick one of the catalogue's images (GET /info)."
+        model_error = self.model_problem(model_id)
+        if model_error:
+            errors["model_id"] = model_error
+        image_error = self.image_problem(image_id)
+        if image_error:
+            errors["image_id"] = image_error
         if errors:
             raise InvalidRequest(errors)
         assert isinstance(model_id, str) and isinstance(image_id, str)
         return model_id, image_id
+
+    def model_problem(self, model_id: object) -> str | None:
+        """Why `model_id` may not be picked, or None if it may."""
+        if not isinstance(model_id, str) or not model_id.strip():
+            return "Pick a model."
+        if model_id in self.unavailable_models:
+            return f"Model {model_id} is not available on this server: {self.unavailable_models[model_id]}."
+        if len(model_id) > MAX_ID_LENGTH or model_id not in self.models:
+            return f"Unknown model {_shown(model_id)}; pick one of: {', '.join(self.models)}."
+        return None
+
+    def image_problem(self, image_id: object) -> str | None:
+        """Why `image_id` is not a catalogue image that may be picked, or None if it is."""
+        if not isinstance(image_id, str) or not image_id.strip():
+            return "Pick an image."
+        if len(image_id) > MAX_ID_LENGTH or image_id not in self.images:
+            return f"Unknown image {_shown(image_id)}; pick one of the catalogue's images (GET /info)."
+        return None
 
 
 def current_choices(settings: Settings, catalogue: ImageCatalogue) -> Choices:

@@ -13,7 +13,8 @@ from rq.serializers import JSONSerializer
 
 from imgclf.config import Settings
 from imgclf.jobs.queue import make_queue
-from imgclf.worker.context import build_context
+from imgclf.jobs.webhooks import WebhookSender
+from imgclf.worker.context import WorkerContext, build_context
 from imgclf.worker.rq_worker import RECONNECT_BACKOFF_MAX, ClassificationWorker, unique_name
 from imgclf.worker.upkeep import Upkeep
 
@@ -62,6 +63,19 @@ def _serve(settings: Settings) -> None:
 
 def _serve_with_reconnects(settings: Settings, connection: Redis, upkeep: Upkeep) -> None:
     context = build_context(settings, connection)
+    webhooks = None
+    if settings.webhook_hosts and settings.webhook_secret:
+        webhooks = WebhookSender(settings.webhook_secret.get_secret_value(), settings.webhook_hosts)
+    try:
+        _work(settings, connection, upkeep, context, webhooks)
+    finally:
+        if webhooks is not None:
+            webhooks.stop()
+
+
+def _work(
+    settings: Settings, connection: Redis, upkeep: Upkeep, context: WorkerContext, webhooks: WebhookSender | None
+) -> None:
     while True:
         worker = ClassificationWorker(
             [make_queue(connection)],
@@ -70,6 +84,7 @@ def _serve_with_reconnects(settings: Settings, connection: Redis, upkeep: Upkeep
             name=unique_name(),
             upkeep=upkeep,
             context=context,
+            webhooks=webhooks,
         )
         try:
             worker.work(logging_level=settings.log_level.upper())

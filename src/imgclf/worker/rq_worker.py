@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import os
 import secrets
@@ -17,7 +18,11 @@ from rq.exceptions import DeserializationError
 from rq.job import Job
 from rq.job_lifecycle import record_job_failure
 
+from imgclf.errors import ServiceError
 from imgclf.jobs.liveness import beat, forget
+from imgclf.jobs.queue import CALLBACK_META_KEY
+from imgclf.jobs.resource import describe
+from imgclf.jobs.webhooks import WebhookSender
 from imgclf.worker.context import WorkerContext
 from imgclf.worker.tasks import TASKS
 from imgclf.worker.upkeep import Upkeep
@@ -59,10 +64,13 @@ class ClassificationWorker(SimpleWorker):
     # RQ's own retry while idle in dequeue would otherwise double up to 60 s.
     max_connection_wait_time = RECONNECT_BACKOFF_MAX
 
-    def __init__(self, *args: Any, upkeep: Upkeep, context: WorkerContext, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, upkeep: Upkeep, context: WorkerContext, webhooks: WebhookSender | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.upkeep = upkeep
         self.context = context
+        self.webhooks = webhooks
 
     def register_birth(self) -> None:
         super().register_birth()
@@ -83,12 +91,25 @@ class ClassificationWorker(SimpleWorker):
             assert isinstance(job, ContextJob)
             job.context = self.context
             super().execute_job(job, queue)
+            self._announce_end(job)
             return
         log.error("refused a job: %s", refusal, extra={"job_id": job.id})
         with self.connection.pipeline() as pipe:
             record_job_failure(job, f"Refused by the worker: {refusal}", pipe)
             pipe.lrem(queue.intermediate_queue_key, 1, job.id)
             pipe.execute()
+
+    def _announce_end(self, job: Job) -> None:
+        """POST the ended job's resource to its callback_url, if it has one (in the background)."""
+        url = job.meta.get(CALLBACK_META_KEY)
+        if not url or self.webhooks is None:
+            return
+        try:
+            body = json.dumps(describe(self.connection, job)).encode()
+        except (RedisError, ServiceError):
+            log.warning("could not describe the job for its webhook", exc_info=True, extra={"job_id": job.id})
+            return
+        self.webhooks.send(str(url), body)
 
 
 def refusal_reason(job: Job) -> str | None:

@@ -92,7 +92,7 @@ class BodyLimitMiddleware:
             if body.refusal is None:
                 raise
         if body.refusal is not None and not body.response_started:
-            await error_response(body.refusal, close_connection=True)(scope, receive, send)
+            await error_response(body.refusal, close_connection=True, path=scope.get("path", ""))(scope, receive, send)
 
 
 class _GuardedBody:

@@ -43,4 +43,4 @@ class UnhandledErrorMiddleware:
             # Once the status line is out there is no other answer to give; the server closes the
             # connection on the unfinished response.
             if not response_started:
-                await error_response(ServiceError(INTERNAL_ERROR))(scope, receive, send)
+                await error_response(ServiceError(INTERNAL_ERROR), path=scope.get("path", ""))(scope, receive, send)

@@ -1,0 +1,221 @@
+"""The v1 API's bodies as pydantic models: what OpenAPI documents (with an example each) and
+what the routes validate and answer."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JOB_ID_EXAMPLE = "5f0c1e7a-9a53-4a4e-9d3b-8c0f7b1f2a61"
+
+
+class ClassificationRequest(BaseModel):
+    """A JSON request: a model and a catalogue photo (upload a photo with multipart/form-data)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"model": "efficientnet_lite0", "image": "chelsea.jpg"}]},
+    )
+
+    model: str = Field(description="A model id from GET /api/v1/models.", max_length=255)
+    image: str = Field(description="A catalogue image id from GET /api/v1/images.", max_length=255)
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Optional webhook: POSTed the job resource, signed, when the job ends. Only hosts in "
+        "IMGCLF_WEBHOOK_HOSTS (empty by default: webhooks off).",
+    )
+
+
+class TopClass(BaseModel):
+    label: str = Field(description="The ImageNet class name.")
+    class_index: int | None = Field(description="The ImageNet class index (0-999).")
+    probability: float = Field(description="Softmax probability, 0 to 1.")
+
+
+class Result(BaseModel):
+    top5: list[TopClass] = Field(description="The five most probable classes, highest first.")
+
+
+class CatalogueImage(BaseModel):
+    id: str | None = Field(description="The catalogue image id.")
+
+
+class UploadedImage(BaseModel):
+    sha256: str = Field(description="SHA-256 of the uploaded bytes (the same photo twice is one upload).")
+    format: str = Field(description="The image type, decided from the bytes: jpeg, png, webp, gif, bmp or tiff.")
+    width: int = Field(description="Width in pixels, upright (EXIF orientation applied).")
+    height: int = Field(description="Height in pixels, upright.")
+    filename: str | None = Field(description="The file name the client sent, as data only (never a path).")
+
+
+class Timings(BaseModel):
+    queued: float | None = Field(description="Milliseconds from submission until a worker started it.")
+    decode: float | None = Field(description="Milliseconds the worker spent decoding the image.")
+    preprocess: float | None = Field(description="Milliseconds resizing and normalising it for the model.")
+    inference: float | None = Field(description="Milliseconds of the model's forward pass and the top 5.")
+    total: float | None = Field(description="Milliseconds from submission to the end.")
+
+
+class JobError(BaseModel):
+    code: str = Field(description="A stable code: invalid_image, unknown_image, classification_error, timed_out, ...")
+    message: str = Field(description="What went wrong, in words a person can act on.")
+
+
+class Links(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    self_: str = Field(alias="self", description="This resource.")
+    page: str = Field(description="The job's page, to open in a browser or send to someone.")
+    events: str = Field(description="Server-Sent Events of this job's progress.")
+
+
+Status = Literal["queued", "running", "succeeded", "failed", "canceled"]
+
+RESOURCE_EXAMPLE: dict[str, Any] = {
+    "id": JOB_ID_EXAMPLE,
+    "status": "succeeded",
+    "model": "efficientnet_lite0",
+    "image": {"id": "chelsea.jpg"},
+    "created_at": "2026-11-27T12:00:00.000Z",
+    "started_at": "2026-11-27T12:00:00.004Z",
+    "finished_at": "2026-11-27T12:00:00.031Z",
+    "position": None,
+    "eta_seconds": None,
+    "attempt": 1,
+    "cached": False,
+    "result": {
+        "top5": [
+            {"label": "tabby", "class_index": 281, "probability": 0.48},
+            {"label": "tiger cat", "class_index": 282, "probability": 0.21},
+            {"label": "Egyptian cat", "class_index": 285, "probability": 0.12},
+            {"label": "lynx", "class_index": 287, "probability": 0.02},
+            {"label": "remote control", "class_index": 761, "probability": 0.01},
+        ]
+    },
+    "timings_ms": {"queued": 4.1, "decode": 6.2, "preprocess": 3.3, "inference": 12.8, "total": 31.0},
+    "error": None,
+    "links": {
+        "self": f"/api/v1/classifications/{JOB_ID_EXAMPLE}",
+        "page": f"/results/{JOB_ID_EXAMPLE}",
+        "events": f"/api/v1/classifications/{JOB_ID_EXAMPLE}/events",
+    },
+}
+
+
+class Classification(BaseModel):
+    """A classification job: where it stands and, once it succeeded, its top 5."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [RESOURCE_EXAMPLE]})
+
+    id: str = Field(description="The job id (the ticket).")
+    status: Status
+    model: str | None = Field(description="The model id.")
+    image: CatalogueImage | UploadedImage = Field(description="What was classified.")
+    created_at: str | None = Field(description="When it was submitted (RFC 3339, UTC).")
+    started_at: str | None = Field(description="When a worker started it (RFC 3339), once running.")
+    finished_at: str | None = Field(description="When it ended (RFC 3339), once ended.")
+    position: int | None = Field(description="While queued: how many jobs are ahead of it.")
+    eta_seconds: int | None = Field(description="While queued or running: about how many seconds until it ends.")
+    attempt: int = Field(description="Which try this is (a job whose worker died is tried again).")
+    cached: bool = Field(description="true when the answer came from the result cache (no worker ran).")
+    result: Result | None = Field(description="Once succeeded: the top 5.")
+    timings_ms: Timings
+    error: JobError | None = Field(description="Once failed or canceled: why.")
+    links: Links
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="The request field (or header) that is wrong.")
+    detail: str = Field(description="What is wrong with it and what to send instead.")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (`application/problem+json`)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "urn:imgclf:problem:invalid-request",
+                    "title": "Unprocessable Content",
+                    "status": 422,
+                    "detail": "model: Unknown model 'resnet'; pick one of: efficientnet_lite0.",
+                    "errors": [
+                        {"field": "model", "detail": "Unknown model 'resnet'; pick one of: efficientnet_lite0."}
+                    ],
+                }
+            ]
+        }
+    )
+
+    type: str = Field(description="A URI naming the kind of problem (urn:imgclf:problem:<slug>).")
+    title: str = Field(description="The HTTP status's phrase.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str = Field(description="What went wrong, in words a person can act on.")
+    errors: list[FieldProblem] | None = Field(default=None, description="For invalid fields: one entry per field.")
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "efficientnet_lite0",
+                    "name": "EfficientNet-Lite0",
+                    "input_size": 224,
+                    "runtime": "onnxruntime",
+                    "available": True,
+                    "reason": None,
+                }
+            ]
+        }
+    )
+
+    id: str
+    name: str = Field(description="A name for people.")
+    input_size: int = Field(description="The square side, in pixels, the model sees.")
+    runtime: str | None = Field(
+        description="The inference runtime the workers run it on (null before a worker has started)."
+    )
+    available: bool = Field(description="true if it may be picked now.")
+    reason: str | None = Field(description="Why it is not available (weights missing), else null.")
+
+
+class ModelList(BaseModel):
+    models: list[ModelInfo]
+
+
+class CatalogueEntry(BaseModel):
+    id: str
+    url: str = Field(description="The photo itself.")
+    thumbnail_url: str = Field(description="A small JPEG of it (at most 256 pixels a side).")
+
+
+class ImagePage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "images": [
+                        {
+                            "id": "chelsea.jpg",
+                            "url": "/images/chelsea.jpg",
+                            "thumbnail_url": "/api/v1/images/chelsea.jpg/thumbnail",
+                        }
+                    ],
+                    "page": 1,
+                    "per_page": 20,
+                    "total": 1,
+                    "next": None,
+                }
+            ]
+        }
+    )
+
+    images: list[CatalogueEntry]
+    page: int
+    per_page: int
+    total: int = Field(description="Images in the whole catalogue.")
+    next: str | None = Field(description="The next page's URL, null on the last.")

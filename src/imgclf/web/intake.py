@@ -1,0 +1,93 @@
+"""From a request's fields to an order the queue takes: the one check of a classification
+request, shared by the page's form and POST /api/v1/classifications.
+
+A request names a model and either a catalogue photo or an uploaded file (exactly one). An
+upload is read whole (the body limit has bounded it already), its type decided from its bytes,
+its pixels counted from its header and its picture decoded once, off the event loop, by
+`imgclf.images.uploads.inspect_upload`: what is refused here never reaches the queue or the store.
+The client's file name is kept as data only (shown back, never a path), cut to 255 characters.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, replace
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from imgclf.errors import InvalidRequest
+from imgclf.images.uploads import inspect_upload
+from imgclf.jobs.queue import CLASSIFY_UPLOAD_TASK
+from imgclf.jobs.submit import Order, Upload, catalogue_order
+from imgclf.jobs.uploads import UploadedPhoto, as_meta
+from imgclf.jobs.webhooks import CallbackRefused, check_callback_url
+from imgclf.web.choices import Choices
+from imgclf.web.state import AppState
+
+MAX_FILENAME = 255
+
+
+@dataclass(frozen=True)
+class FieldNames:
+    """How a surface names its fields in error messages (the form's `model_id`, the API's `model`)."""
+
+    model: str
+    image: str
+    file: str = "file"
+
+
+async def read_order(
+    state: AppState,
+    choices: Choices,
+    names: FieldNames,
+    model_id: object,
+    image_id: object,
+    file: object,
+    callback_url: str | None = None,
+) -> tuple[Order, Upload | None]:
+    """The order for these fields, with the upload to keep if one was sent. InvalidRequest per
+    field; UnsupportedImage, ImageTooLarge or InvalidImage for an upload that is not a usable image."""
+    errors: dict[str, str] = {}
+    model_error = choices.model_problem(model_id)
+    if model_error:
+        errors[names.model] = model_error.replace("Pick a model.", f"Send {names.model}: a model id.")
+    has_image = isinstance(image_id, str) and image_id != ""
+    has_file = isinstance(file, UploadFile) and bool(file.filename or file.size)
+    if has_image and has_file:
+        errors[names.file] = f"Send either {names.image} (a catalogue image id) or {names.file} (an upload), not both."
+    elif not has_image and not has_file:
+        errors[names.image] = f"Send {names.image} (a catalogue image id) or {names.file} (an image file to upload)."
+    elif has_image:
+        image_error = choices.image_problem(image_id)
+        if image_error:
+            errors[names.image] = image_error
+    if isinstance(file, str) and file:  # a text field named "file": not an upload
+        errors[names.file] = f"Send {names.file} as a file part of a multipart/form-data body."
+    if callback_url is not None:
+        try:
+            callback_url = check_callback_url(callback_url, state.settings.webhook_hosts)
+        except CallbackRefused as exc:
+            errors["callback_url"] = str(exc)
+    if errors:
+        raise InvalidRequest(errors)
+    assert isinstance(model_id, str)
+    if has_image:
+        assert isinstance(image_id, str)
+        path = state.catalogue.path(image_id)
+        order = await run_in_threadpool(catalogue_order, state.digests, model_id, image_id, path)
+        return replace(order, callback_url=callback_url), None
+    assert isinstance(file, UploadFile)
+    data = await file.read()
+    inspected = await run_in_threadpool(inspect_upload, data, state.settings.max_image_pixels)
+    photo = UploadedPhoto(inspected.sha256, inspected.format, inspected.width, inspected.height, _filename(file))
+    order = Order(model_id, CLASSIFY_UPLOAD_TASK, inspected.sha256, inspected.sha256, as_meta(photo), callback_url)
+    return order, Upload(photo, data, inspected.display)
+
+
+def _filename(file: UploadFile) -> str | None:
+    """The client's name for the file, as data: control characters dropped, at most 255 characters."""
+    if not file.filename:
+        return None
+    name = "".join(char for char in file.filename if unicodedata.category(char)[0] != "C")
+    return name[:MAX_FILENAME] or None
