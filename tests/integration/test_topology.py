@@ -2,6 +2,7 @@
 behind a real nginx using deploy/nginx/default.conf, and two `imgclf worker`s, each started with
 the command and environment its compose service declares."""
 
+import json
 import os
 import re
 import shutil
@@ -16,9 +17,10 @@ import httpx
 import pytest
 import yaml
 from redis import Redis
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
+from imgclf.jobs.queue import CLASSIFY_TASK, make_queue
 from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
 from imgclf.ops.processes import stop
 from tests.conftest import samples, submit
@@ -170,6 +172,32 @@ def test_metrics_through_the_balancer_count_what_was_done(topology: Topology) ->
     assert metrics[("imgclf_job_inference_seconds_count", ())] == JOBS
     assert metrics[("imgclf_workers_alive", ())] == 2
     assert metrics[("imgclf_queue_depth", ())] == 0
+
+
+def test_an_event_stream_passes_the_balancer_unbuffered(topology: Topology) -> None:
+    # A job that stays queued (created but never pushed to the queue): its stream stays open, so
+    # its first event arrives only if nginx passes events on as they come instead of buffering
+    # the response until it ends.
+    job = make_queue(topology.connection).create_job(
+        CLASSIFY_TASK, args=("efficientnet_lite0", "chelsea.jpg"), status=JobStatus.QUEUED
+    )
+    job.save()
+    started = time.monotonic()
+    with httpx.stream("GET", f"{topology.url}/api/v1/classifications/{job.id}/events", timeout=10) as events:
+        assert events.status_code == 200
+        assert events.headers["content-type"].startswith("text/event-stream")
+        lines = events.iter_lines()
+        assert next(lines) == "event: status"
+        first = json.loads(next(lines).removeprefix("data: "))
+    assert first["status"] == "queued" and first["id"] == job.id
+    assert time.monotonic() - started < 5  # not held back until the stream's end (600 s)
+    finished = httpx.post(
+        f"{topology.url}/api/v1/classifications", json={"model": "efficientnet_lite0", "image": "chelsea.jpg"}
+    )
+    assert finished.status_code in (200, 202), finished.text
+    with httpx.stream("GET", f"{topology.url}{finished.json()['links']['events']}", timeout=60) as events:
+        last = [line for line in events.iter_lines() if line.startswith("data: ")][-1]
+    assert json.loads(last.removeprefix("data: "))["status"] == "succeeded"
 
 
 def test_readyz_follows_the_workers(topology: Topology) -> None:

@@ -2,6 +2,7 @@
 
 catalogue.py  the catalogue: an image id becomes a file only through a listing of its folder
 decoding.py   bytes -> an upright RGB picture, bounded, with errors that are the user's to fix
+uploads.py    an uploaded file's bytes -> its type (from the bytes), size, SHA-256 and a re-encoded copy
 digests.py    SHA-256 of files, remembered while they do not change (the result cache's key)
 samples.py    the photos installed packages ship: an offline catalogue
 """

@@ -5,9 +5,10 @@ state.py          what routes get from the running app (`StateDep`, `ChoicesDep`
 choices.py        what a user may pick, and the one check of a request against it
 server.py         `imgclf web`: uvicorn with limits on request heads
 openapi.py        the documented error answers shared by every route
-error_response.py the one JSON error shape
+error_response.py the two error shapes: problem details under /api/v1, {"detail"} elsewhere
+intake.py         request fields -> an order for the queue (catalogue photo or inspected upload)
 origin.py         the cross-site (CSRF) check of form posts
 middleware/       pure ASGI layers: security headers, JSON 500, HEAD, body limits
-api/              JSON routes: the lesson's contract and the operators' routes
+api/              JSON routes: the lesson's contract, the operators' routes, and v1/ (the versioned API)
 pages/            HTML routes, templates/ and static/ (every asset vendored, no CDN)
 """
