@@ -205,16 +205,18 @@ JOB_ID_MARKER = 'id="job-id">'
 
 
 def job_id_from_page(html: str) -> str:
-    """The ticket shown on the result page the form's POST answers with."""
+    """The ticket shown on a job's result page (/results/{job_id}, where the form's POST redirects)."""
     start = html.index(JOB_ID_MARKER) + len(JOB_ID_MARKER)
     return html[start : html.index("<", start)]
 
 
 def submit(client: WebClient, model_id: str, image_id: str) -> str:
-    """Post the form as a browser does; the job id its result page shows."""
-    page = client.post("/classifications", data={"model_id": model_id, "image_id": image_id})
-    assert page.status_code == 200, page.text
-    return job_id_from_page(page.text)
+    """Post the form as a browser does; the job id of the result page it is redirected to (303)."""
+    answer = client.post("/classifications", data={"model_id": model_id, "image_id": image_id}, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    location = answer.headers["location"]
+    assert location.startswith("/results/"), location
+    return location.removeprefix("/results/")
 
 
 def wait_for_end(client: WebClient, job_id: str, timeout: float = 60, seen: set[str] | None = None) -> dict[str, Any]:

@@ -65,9 +65,30 @@ def _parser() -> argparse.ArgumentParser:
         "--worker", action="store_true", help="check the worker on this host instead of the web server"
     )
 
-    classify = commands.add_parser("classify", help="classify one image file here as a worker does, without the queue")
-    classify.add_argument("model_id")
-    classify.add_argument("image", type=Path)
+    classify = commands.add_parser(
+        "classify",
+        help="classify image files through a running service (--url), or one here as a worker does",
+        description="With --url (or IMGCLF_URL): send each FILE to that service's API, wait for the jobs and "
+        "print their top 5; exit 1 if any failed or was refused. Without: classify one FILE in this process, "
+        "with the model loaded here, without the queue.",
+    )
+    classify.add_argument("model_id", metavar="MODEL", help="model id, e.g. efficientnet_lite0")
+    classify.add_argument(
+        "images", metavar="FILE", type=Path, nargs="+", help="image file to classify (several with --url)"
+    )
+    classify.add_argument(
+        "--url",
+        default=os.environ.get("IMGCLF_URL") or None,
+        help="base URL of a running service, e.g. http://127.0.0.1:8000 (IMGCLF_URL); unset: classify here",
+    )
+    classify.add_argument("--json", action="store_true", help="print the job resources as a JSON array (needs --url)")
+    classify.add_argument(
+        "--timeout",
+        type=float,
+        default=300,
+        metavar="SECONDS",
+        help="with --url: give up waiting for the jobs after this long (default 300; they go on on the service)",
+    )
     return parser
 
 
@@ -133,6 +154,13 @@ def _healthcheck(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _classify(args: argparse.Namespace, settings: Settings) -> int:
+    if args.url:
+        return _classify_remote(args, settings)
+    if len(args.images) > 1 or args.json:
+        print("imgclf classify: several files and --json need --url (or IMGCLF_URL)", file=sys.stderr)
+        return 2
+    image = args.images[0]
+
     from imgclf.errors import InvalidImage
     from imgclf.models.pipeline import Pipeline
     from imgclf.models.registry import MODELS
@@ -143,21 +171,41 @@ def _classify(args: argparse.Namespace, settings: Settings) -> int:
     if spec is None or reason:
         print(f"imgclf classify: cannot use {args.model_id}: {reason}", file=sys.stderr)
         return 2
-    if not args.image.is_file():
-        print(f"imgclf classify: no file {args.image}", file=sys.stderr)
+    if not image.is_file():
+        print(f"imgclf classify: no file {image}", file=sys.stderr)
         return 2
     # The model is loaded as a worker loads it (same runtime choice and parity check); this one
     # process is the only one classifying, so it takes every core unless told otherwise.
     threads = settings.torch_threads or os.cpu_count() or 1
     classifier, _ = load_for_serving(spec, settings.model_dir, settings.runtime, threads)
     try:
-        outcome = Pipeline(classifier, settings.max_image_pixels).run(args.image)
+        outcome = Pipeline(classifier, settings.max_image_pixels).run(image)
     except InvalidImage as exc:
         print(f"imgclf classify: {exc.message}", file=sys.stderr)
         return 2
     for label, percent in outcome.top:
         print(f"{percent:6.2f} %  {label}")
     return 0
+
+
+def _classify_remote(args: argparse.Namespace, settings: Settings) -> int:
+    """`classify --url`: through the service's API; this process never loads a model (nor torch)."""
+    import logging
+
+    from imgclf.ops.remote import InvalidServiceUrl, ServiceUnreachable, classify_remote, render_json, render_table
+
+    if settings.log_level.upper() != "DEBUG":
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # its line per request is noise to a CLI user
+    try:
+        outcomes = classify_remote(args.url, args.model_id, args.images, timeout=args.timeout)
+    except InvalidServiceUrl as exc:
+        print(f"imgclf classify: {exc}", file=sys.stderr)
+        return 2
+    except ServiceUnreachable as exc:
+        print(f"imgclf classify: {exc}", file=sys.stderr)
+        return 1
+    print(render_json(outcomes) if args.json else render_table(outcomes))
+    return 0 if all(outcome.succeeded for outcome in outcomes) else 1
 
 
 COMMANDS: dict[str, Command] = {

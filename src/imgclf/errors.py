@@ -79,7 +79,7 @@ class UnknownJob(NotFound):
 
 class UnknownImage(NotFound):
     def __init__(self, image_id: str) -> None:
-        super().__init__(f"No image {image_id!r} in the catalogue; GET /info lists the image ids.")
+        super().__init__(f"No image {image_id!r} in the catalogue; GET /api/v1/images (or /info) lists the image ids.")
 
 
 class CrossSiteRequest(ServiceError):

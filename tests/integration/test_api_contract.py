@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from imgclf.web.app import create_app
-from tests.conftest import job_id_from_page, make_settings, unreachable_redis_url
+from tests.conftest import job_id_from_page, make_settings, submit, unreachable_redis_url
 
 COFFEE = {"model_id": "efficientnet_lite0", "image_id": "coffee.jpg"}
 
@@ -34,13 +34,16 @@ def test_the_form_offers_models_and_images(client: TestClient) -> None:
     assert '<option value="vgg16" disabled>' in page
 
 
-def test_a_valid_post_queues_one_job_and_answers_with_the_result_page(
+def test_a_valid_post_queues_one_job_and_redirects_to_its_result_page(
     client: TestClient, queue_length: Callable[[], int]
 ) -> None:
-    response = client.post("/classifications", data=COFFEE)
-    assert response.status_code == 200
-    job_id = job_id_from_page(response.text)
-    assert '<img src="/images/coffee.jpg"' in response.text
+    response = client.post("/classifications", data=COFFEE, follow_redirects=False)
+    assert response.status_code == 303
+    job_id = response.headers["location"].removeprefix("/results/")
+    page = client.get(response.headers["location"])
+    assert page.status_code == 200
+    assert job_id_from_page(page.text) == job_id
+    assert '<img src="/images/coffee.jpg"' in page.text
     assert queue_length() == 1
     status = client.get(f"/classifications/{job_id}")
     assert status.status_code == 200
@@ -50,8 +53,8 @@ def test_a_valid_post_queues_one_job_and_answers_with_the_result_page(
 @pytest.mark.parametrize(
     ("form", "field", "message"),
     [
-        ({}, "model_id", "Pick a model."),
-        ({"model_id": "", "image_id": ""}, "image_id", "Pick an image."),
+        ({}, "model_id", "Send model_id: a model id."),
+        ({"model_id": "", "image_id": ""}, "image_id", "Send image_id (a catalogue image id) or file"),
         (
             {"model_id": "resnet9000", "image_id": "chelsea.jpg"},
             "model_id",
@@ -75,13 +78,12 @@ def test_bad_input_gets_the_form_back_with_a_message_and_queues_nothing(
 def test_a_json_body_instead_of_a_form_is_a_form_error(client: TestClient, queue_length: Callable[[], int]) -> None:
     response = client.post("/classifications", json=COFFEE)
     assert response.status_code == 422
-    assert "Pick a model." in response.text
+    assert "Send model_id: a model id." in response.text
     assert queue_length() == 0
 
 
 def test_a_status_request_may_wait_for_the_job(client: TestClient) -> None:
-    page = client.post("/classifications", data=COFFEE)
-    job_id = job_id_from_page(page.text)
+    job_id = submit(client, COFFEE["model_id"], COFFEE["image_id"])
     # no worker reads this database: the wait ends with the job still queued
     assert client.get(f"/classifications/{job_id}?wait=1").json() == {"task_status": "queued", "data": None}
     assert client.get(f"/classifications/{job_id}?wait=31").status_code == 422

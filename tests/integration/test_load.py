@@ -43,7 +43,7 @@ def web_without_workers(
 
 def test_200_long_polls_leave_healthz_answering(redis_url: str, image_dir: Path, model_dir: Path) -> None:
     with web_without_workers(redis_url, image_dir, model_dir) as (url, _):
-        job_id = job_id_from_page(httpx.post(f"{url}/classifications", data=FORM).text)
+        job_id = job_id_from_page(httpx.post(f"{url}/classifications", data=FORM, follow_redirects=True).text)
 
         async def run() -> tuple[list[float], list[int]]:
             limits = httpx.Limits(max_connections=300)
@@ -83,15 +83,17 @@ def test_a_flood_past_the_bound_gets_503_with_retry_after_and_loses_nothing(
 
         answers = asyncio.run(flood())
         statuses = sorted({answer.status_code for answer in answers})
-        assert statuses == [200, 503], statuses
-        accepted = [job_id_from_page(answer.text) for answer in answers if answer.status_code == 200]
+        assert statuses == [303, 503], statuses
+        accepted = [
+            answer.headers["location"].removeprefix("/results/") for answer in answers if answer.status_code == 303
+        ]
         for refused in (answer for answer in answers if answer.status_code == 503):
             assert 1 <= int(refused.headers["Retry-After"]) <= 60
             assert "busy" in refused.json()["detail"]
         assert 0 < len(accepted) <= 20  # never past the bound, even with 60 requests in flight together
         assert sorted(make_queue(connection).job_ids) == sorted(accepted)  # every accepted job still waits
 
-        while httpx.post(f"{url}/classifications", data=FORM).status_code == 200:
+        while httpx.post(f"{url}/classifications", data=FORM).status_code == 303:
             pass  # fill the queue to its bound
         browser = httpx.post(f"{url}/classifications", data=FORM, headers={"Accept": "text/html"})
         assert browser.status_code == 503 and "Retry-After" in browser.headers
@@ -109,18 +111,18 @@ def test_a_client_past_its_rate_limit_gets_429_and_others_do_not(
     with web_without_workers(redis_url, image_dir, model_dir, rate_limit_per_minute=3) as (url, _):
         first = {"X-Forwarded-For": "203.0.113.7"}
         assert [httpx.post(f"{url}/classifications", data=FORM, headers=first).status_code for _ in range(3)] == [
-            200
+            303
         ] * 3
         refused = httpx.post(f"{url}/classifications", data=FORM, headers=first)
         assert refused.status_code == 429
         assert 1 <= int(refused.headers["Retry-After"]) <= 60
         other = httpx.post(f"{url}/classifications", data=FORM, headers={"X-Forwarded-For": "203.0.113.8"})
-        assert other.status_code == 200
+        assert other.status_code == 303
 
 
 def test_queue_metrics_count_rejections(redis_url: str, image_dir: Path, model_dir: Path) -> None:
     with web_without_workers(redis_url, image_dir, model_dir, max_queued_jobs=1) as (url, _):
-        assert httpx.post(f"{url}/classifications", data=FORM).status_code == 200
+        assert httpx.post(f"{url}/classifications", data=FORM).status_code == 303
         assert httpx.post(f"{url}/classifications", data=FORM).status_code == 503
         metrics = samples(httpx.get(f"{url}/metrics").text)
         assert metrics[("imgclf_rejected_submissions_total", (("reason", "queue_full"),))] == 1
@@ -138,4 +140,4 @@ def test_a_client_cannot_dodge_the_rate_limit_with_a_forwarded_header(
             httpx.post(f"{url}/classifications", data=FORM, headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code
             for n in range(3)
         ]
-        assert statuses == [200, 200, 429]
+        assert statuses == [303, 303, 429]

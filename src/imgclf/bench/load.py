@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-JOB_ID = re.compile(r'id="job-id">([0-9a-f-]{36})<')
+JOB_ID = re.compile(r"/results/([0-9a-f-]{36})$")
+"""The form's POST answers 303 to the job's page; the job id is the end of that Location. The
+page itself is not fetched (a browser would: one more small request per job)."""
 
 WAIT = 10
 """Each status request waits up to this many seconds for the job to end (long polling), as the
@@ -43,8 +45,9 @@ async def _user(
 ) -> None:
     while time.perf_counter() < deadline:
         started = time.perf_counter()
-        async with session.post("/classifications", data={"model_id": model_id, "image_id": next(images)}) as page:
-            match = JOB_ID.search(await page.text()) if page.status == 200 else None
+        form = {"model_id": model_id, "image_id": next(images)}
+        async with session.post("/classifications", data=form, allow_redirects=False) as answer:
+            match = JOB_ID.search(answer.headers.get("Location", "")) if answer.status == 303 else None
         if match is None:
             out.failed += 1
             continue

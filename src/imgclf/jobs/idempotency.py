@@ -19,6 +19,10 @@ from imgclf.errors import IdempotencyConflict, InvalidRequest
 
 PREFIX = "imgclf:idempotency:"
 MAX_KEY_LENGTH = 255
+CLAIM_SECONDS = 30
+"""How long a claim lasts before its request settles it with a job: far longer than a submit
+takes, so that a request that never settles (its process killed, or Redis lost before it could
+abandon the claim) holds the key for this long, not for the whole result TTL."""
 _PENDING = "pending"
 
 
@@ -42,7 +46,7 @@ def claim(connection: Redis, key: str, request: str, ttl: int) -> str | None:
     InvalidRequest if the key was used for a different request.
     """
     redis_key = _redis_key(key)
-    if connection.set(redis_key, json.dumps([_PENDING, request]), nx=True, ex=ttl):
+    if connection.set(redis_key, json.dumps([_PENDING, request]), nx=True, ex=min(ttl, CLAIM_SECONDS)):
         return None
     raw = connection.get(redis_key)
     if raw is None:  # expired between the two calls: try once more

@@ -61,7 +61,7 @@ def describe(connection: Redis, job: Job) -> dict[str, Any]:
     with queue_errors():
         if status == "queued":
             position = _position(connection, job)
-            eta = seconds_to_drain(connection, (position or 0) + 1, cap=None)
+            eta = seconds_to_drain(connection, position + 1, cap=None)
         elif status == "running":
             mean = mean_job_seconds(connection)
             elapsed = _seconds(job.started_at, _now())
@@ -86,10 +86,11 @@ def describe(connection: Redis, job: Job) -> dict[str, Any]:
     return body
 
 
-def _position(connection: Redis, job: Job) -> int | None:
-    """Jobs ahead of this one in the queue (RQ pushes at the tail and workers pop the head)."""
+def _position(connection: Redis, job: Job) -> int:
+    """Jobs ahead of this one in the queue (RQ pushes at the tail and workers pop the head); 0 for
+    a queued job already off the list: a worker has just taken it and is about to start it."""
     index = connection.lpos(make_queue(connection).key, job.id)
-    return index if isinstance(index, int) else None
+    return index if isinstance(index, int) else 0
 
 
 def _image(job: Job) -> dict[str, Any]:

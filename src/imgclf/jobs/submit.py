@@ -1,7 +1,11 @@
-"""Submitting a classification: refused past the client's rate limit, answered from the result
-cache when the same model has already classified the same image bytes, answered with the job
-already queued or running for the same bytes and model (unless the request has a webhook of its
-own), else queued for a worker (refused when the queue is at its bound)."""
+"""Submitting a classification: refused past the client's rate limit, answered with the job
+already queued or running for the same catalogue photo and model, answered from the result cache
+when the same model has already classified the same image bytes, else queued for a worker
+(refused when the queue is at its bound).
+
+An upload always gets a job of its own (never another person's job, which would show their file
+name and let them delete it); a cache hit is such a job too. A request with a webhook of its own
+skips the cache and the running job: only a worker sends webhooks, when it ends a job."""
 
 from __future__ import annotations
 
@@ -88,8 +92,8 @@ def submit(
 def submit_order(
     connection: Redis, settings: Settings, order: Order, client: str | None = None, upload: Upload | None = None
 ) -> Ticket:
-    """Answer from the result cache, or with the job already classifying the same bytes with
-    the same model, or queue a new job (keeping `upload` for it).
+    """Answer with the job already classifying the same catalogue photo with the same model, or
+    from the result cache, or queue a new job (keeping `upload` for it).
 
     Raises TooManyRequests, QueueFull, UploadStoreFull or QueueUnavailable, each with a Retry-After.
     """
@@ -100,16 +104,15 @@ def submit_order(
             job_id = str(uuid.uuid4())
             args = (order.model_id, order.image_ref)
             meta: dict[str, Any] = {IMAGE_META_KEY: order.image_meta}
-            if settings.result_cache_ttl:
-                key = cache_key(order.model_id, order.digest)
-                if answer_from_cache(connection, key, order.task, args, meta, settings.result_ttl, job_id):
-                    _keep_upload(connection, settings, upload, job_id)
-                    return Ticket(job_id)
-            running = _in_flight(connection, order)
-            if running is not None:
+            if upload is None and (running := _in_flight(connection, order)) is not None:
                 return Ticket(running, reused=True)
+            # Stored before any job names it: a full store refuses before anything is created.
             _keep_upload(connection, settings, upload, job_id)
             try:
+                if settings.result_cache_ttl and not order.callback_url:
+                    key = cache_key(order.model_id, order.digest)
+                    if answer_from_cache(connection, key, order.task, args, meta, settings.result_ttl, job_id):
+                        return Ticket(job_id)
                 if order.callback_url:
                     meta[CALLBACK_META_KEY] = order.callback_url
                 _enqueue(make_queue(connection), settings, order, job_id, meta)
@@ -117,7 +120,8 @@ def submit_order(
                 if upload is not None:
                     uploads.release(connection, upload.photo.sha256, job_id)
                 raise
-            connection.set(in_flight_key(order.model_id, order.digest), job_id, nx=True, ex=settings.result_ttl)
+            if upload is None:
+                connection.set(in_flight_key(order.model_id, order.digest), job_id, nx=True, ex=settings.result_ttl)
             return Ticket(job_id)
     except (TooManyRequests, QueueFull) as exc:
         with contextlib.suppress(RedisError):  # a metric must not hide the real answer
@@ -135,7 +139,7 @@ def _keep_upload(connection: Redis, settings: Settings, upload: Upload | None, j
 
 
 def _in_flight(connection: Redis, order: Order) -> str | None:
-    """The id of a job queued or running for the same bytes and model, if there is one."""
+    """The id of a job queued or running for the same catalogue photo and model, if there is one."""
     if order.callback_url:  # its webhook must fire for this request: a job of its own
         return None
     raw = connection.get(in_flight_key(order.model_id, order.digest))

@@ -6,4 +6,5 @@ embedded_redis.py  a real redis-server for `serve` and the tests, on a private u
 healthcheck.py     `imgclf healthcheck`: the container health checks
 prepare.py         `imgclf prepare`: fill the catalogue and the model cache
 logs.py            one log format for every process, with the job id on each line
+remote.py          `imgclf classify --url`: a client of the service's /api/v1
 """

@@ -35,7 +35,7 @@ from imgclf.web.api.lesson import router as api_router
 from imgclf.web.api.operations import router as operations_router
 from imgclf.web.api.v1.catalogue import router as v1_catalogue
 from imgclf.web.api.v1.classifications import router as v1_classifications
-from imgclf.web.api.v1.docs import add_component_schemas
+from imgclf.web.api.v1.docs import complete_openapi
 from imgclf.web.error_response import error_response, is_api_v1, plain_error
 from imgclf.web.middleware.body_limits import BodyLimitMiddleware
 from imgclf.web.middleware.head import HeadMiddleware
@@ -131,7 +131,7 @@ def _complete_openapi(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = add_component_schemas(generate())
+            app.openapi_schema = complete_openapi(generate())
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -52,7 +52,7 @@ class Choices:
         if not isinstance(image_id, str) or not image_id.strip():
             return "Pick an image."
         if len(image_id) > MAX_ID_LENGTH or image_id not in self.images:
-            return f"Unknown image {_shown(image_id)}; pick one of the catalogue's images (GET /info)."
+            return f"Unknown image {_shown(image_id)}; pick one of the catalogue's (GET /api/v1/images or /info)."
         return None
 
 

@@ -66,7 +66,8 @@ async def read_order(
         errors[names.file] = f"Send {names.file} as a file part of a multipart/form-data body."
     if callback_url is not None:
         try:
-            callback_url = check_callback_url(callback_url, state.settings.webhook_hosts)
+            # Off the event loop: the check resolves the host, and a slow DNS would stall every request.
+            callback_url = await run_in_threadpool(check_callback_url, callback_url, state.settings.webhook_hosts)
         except CallbackRefused as exc:
             errors["callback_url"] = str(exc)
     if errors:

@@ -15,7 +15,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Our pages use no inline script or style attribute, so they can forbid both; /docs cannot
 # (FastAPI's Swagger page starts itself with an inline script), so it gets a looser policy.
-PAGE_CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'"
+# `blob:` images are the form's preview of a photo before it is uploaded; `connect-src` covers the
+# result page's event stream and long polls, on this site only.
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'"
+)
 DOCS_CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; frame-ancestors 'none'"

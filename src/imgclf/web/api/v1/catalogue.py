@@ -12,11 +12,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from imgclf.errors import UnknownImage
 from imgclf.images.decoding import open_rgb
 from imgclf.jobs.metrics import read_runtimes
 from imgclf.jobs.queue import queue_errors
 from imgclf.models.registry import MODELS
-from imgclf.web.api.v1.docs import problem_responses
+from imgclf.web.api.v1.docs import NO_SUCH_IMAGE, PAGE_INVALID, UNREADABLE_IMAGE, problem_responses
 from imgclf.web.api.v1.schemas import CatalogueEntry, ImagePage, ModelInfo, ModelList
 from imgclf.web.state import ChoicesDep, StateDep
 
@@ -46,12 +47,12 @@ async def list_models(state: StateDep, choices: ChoicesDep) -> ModelList:
     return ModelList(models=models)
 
 
-@router.get("/images", response_model=ImagePage, responses=problem_responses(422))
+@router.get("/images", response_model=ImagePage, responses=problem_responses(PAGE_INVALID))
 def list_images(
     request: Request,
     choices: ChoicesDep,
-    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
-    per_page: Annotated[int, Query(ge=1, le=100, description="Images per page, at most 100.")] = 20,
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.", examples=[1])] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100, description="Images per page, at most 100.", examples=[20])] = 20,
 ) -> ImagePage:
     """The image catalogue, a page at a time, with a thumbnail URL for each photo."""
     ids = choices.images
@@ -77,7 +78,7 @@ def list_images(
             "description": f"A JPEG of the photo, at most {THUMBNAIL_SIDE} pixels a side.",
             "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
         },
-        **problem_responses(404),
+        **problem_responses(NO_SUCH_IMAGE, UNREADABLE_IMAGE),
     },
 )
 async def thumbnail(
@@ -86,7 +87,10 @@ async def thumbnail(
 ) -> Response:
     """A small JPEG of one catalogue photo (404 for anything not in the catalogue)."""
     path = state.catalogue.path(image_id)  # the catalogue's listing, never a path join
-    stat = path.stat()
+    try:
+        stat = path.stat()
+    except FileNotFoundError as exc:  # removed since the catalogue listed it
+        raise UnknownImage(image_id) from exc
     data = await run_in_threadpool(_thumbnail, path, stat.st_size, stat.st_mtime_ns, state.settings.max_image_pixels)
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=3600"})
 

@@ -27,6 +27,7 @@ from imgclf.errors import (
     NotFound,
     RequestTooLarge,
     ServiceError,
+    UnknownImage,
     UnsupportedMediaType,
 )
 from imgclf.jobs import cancel, idempotency, uploads
@@ -34,8 +35,16 @@ from imgclf.jobs.queue import queue_errors
 from imgclf.jobs.resource import UNFINISHED, describe
 from imgclf.jobs.status import API_MAX_WAIT_SECONDS, fetch_job, wait_for_end
 from imgclf.jobs.submit import Ticket, submit_order
-from imgclf.web.api.v1.docs import CLASSIFICATION_REQUEST_BODY, problem_responses
-from imgclf.web.api.v1.schemas import JOB_ID_EXAMPLE, RESOURCE_EXAMPLE, Classification, ClassificationRequest
+from imgclf.web.api.v1.docs import (
+    CLASSIFICATION_REQUEST_BODY,
+    EVENTS_EXAMPLE,
+    PHOTO_GONE,
+    SUBMISSION_UNAVAILABLE,
+    WAIT_INVALID,
+    problem_responses,
+    resource_content,
+)
+from imgclf.web.api.v1.schemas import JOB_ID_EXAMPLE, Classification, ClassificationRequest
 from imgclf.web.intake import FieldNames, read_order
 from imgclf.web.middleware.body_limits import body_limit
 from imgclf.web.openapi import RETRY_AFTER
@@ -52,7 +61,6 @@ EVENTS_POLL_SECONDS = 0.5
 JobId = Annotated[str, Path(description="The job id from the POST.", examples=[JOB_ID_EXAMPLE])]
 
 LOCATION = {"Location": {"description": "The job resource to poll.", "schema": {"type": "string"}}}
-JSON_RESOURCE = {"application/json": {"schema": {"$ref": "#/components/schemas/Classification"}}}
 
 
 @router.post(
@@ -62,14 +70,16 @@ JSON_RESOURCE = {"application/json": {"schema": {"$ref": "#/components/schemas/C
     responses={
         200: {
             "description": "The answer was already known (result cache): the finished job.",
-            "content": JSON_RESOURCE,
+            "headers": LOCATION,
+            "content": resource_content("SucceededClassification"),
         },
         202: {
             "description": "Accepted: the job resource; poll `Location` after `Retry-After` seconds (or follow "
             "`links.events`). A job already queued or running for the same photo and model may be the answer.",
             "headers": {**LOCATION, **RETRY_AFTER},
+            "content": resource_content("QueuedClassification"),
         },
-        **problem_responses(400, 409, 413, 415, 422, 429, 503),
+        **problem_responses(400, 409, 413, 415, 422, 429, SUBMISSION_UNAVAILABLE),
     },
     openapi_extra={"requestBody": CLASSIFICATION_REQUEST_BODY},
 )
@@ -84,6 +94,7 @@ async def create_classification(
             alias="Idempotency-Key",
             description="Any unique string (a UUID): the same key within the result TTL answers with the same job, "
             "so a POST may be retried safely after a timeout.",
+            examples=["0b8c7f1e-3d0a-4c55-9a43-7f2e5c1d9b04"],
         ),
     ] = None,
 ) -> JSONResponse:
@@ -136,9 +147,9 @@ async def create_classification(
         200: {
             "description": "The job resource; `Retry-After` while it is queued or running.",
             "headers": RETRY_AFTER,
-            "content": {"application/json": {"example": RESOURCE_EXAMPLE}},
+            "content": resource_content("QueuedClassification", "SucceededClassification"),
         },
-        **problem_responses(404, 422, 503),
+        **problem_responses(404, WAIT_INVALID, 503),
     },
 )
 async def get_classification(
@@ -151,6 +162,7 @@ async def get_classification(
             le=API_MAX_WAIT_SECONDS,
             description="Seconds to wait for an unfinished job to end before answering (long polling); 0 answers "
             f"at once; at most {API_MAX_WAIT_SECONDS}.",
+            examples=[10],
         ),
     ] = 0,
 ) -> JSONResponse:
@@ -189,7 +201,7 @@ async def delete_classification(job_id: JobId, state: StateDep) -> Response:
         200: {
             "description": "Server-Sent Events: `status` events (JSON: id, status, position, eta_seconds, attempt) "
             "whenever one changes, until the job ends; the last carries the whole job resource.",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": {"type": "string"}, "example": EVENTS_EXAMPLE}},
         },
         **problem_responses(404, 503),
     },
@@ -209,11 +221,11 @@ async def classification_events(job_id: JobId, state: StateDep) -> EventSourceRe
     response_class=Response,
     responses={
         200: {
-            "description": "The photo this job classified: for an upload, a re-encoded JPEG without its metadata "
-            "(no EXIF, no GPS), never the bytes that were sent.",
-            "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The photo this job classified: a catalogue photo as it is; an upload as a re-encoded "
+            "JPEG without its metadata (no EXIF, no GPS), never the bytes that were sent.",
+            "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
         },
-        **problem_responses(404, 503),
+        **problem_responses(PHOTO_GONE, 503),
     },
 )
 async def classification_image(job_id: JobId, state: StateDep) -> Response:
@@ -226,8 +238,13 @@ async def classification_image(job_id: JobId, state: StateDep) -> Response:
         if copy is None:
             raise NotFound("The uploaded photo is no longer stored: its job was deleted or its result expired.")
         return Response(copy, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
-    path = state.catalogue.path(str(image.get("id")))
-    return FileResponse(path, media_type=state.catalogue.media_type(str(image.get("id"))))
+    image_id = str(image.get("id"))
+    path = state.catalogue.path(image_id)
+    try:
+        stat = path.stat()
+    except FileNotFoundError as exc:  # removed since the catalogue listed it
+        raise UnknownImage(image_id) from exc
+    return FileResponse(path, media_type=state.catalogue.media_type(image_id), stat_result=stat)
 
 
 async def _read_fields(request: Request, state: AppState) -> tuple[dict[str, Any], FormData | None]:

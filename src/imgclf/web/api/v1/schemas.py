@@ -103,6 +103,17 @@ RESOURCE_EXAMPLE: dict[str, Any] = {
     },
 }
 
+QUEUED_EXAMPLE: dict[str, Any] = {
+    **RESOURCE_EXAMPLE,
+    "status": "queued",
+    "started_at": None,
+    "finished_at": None,
+    "position": 0,
+    "eta_seconds": 1,
+    "result": None,
+    "timings_ms": dict.fromkeys(RESOURCE_EXAMPLE["timings_ms"]),
+}
+
 
 class Classification(BaseModel):
     """A classification job: where it stands and, once it succeeded, its top 5."""
@@ -157,21 +168,18 @@ class Problem(BaseModel):
     errors: list[FieldProblem] | None = Field(default=None, description="For invalid fields: one entry per field.")
 
 
+MODEL_EXAMPLE: dict[str, Any] = {
+    "id": "efficientnet_lite0",
+    "name": "EfficientNet-Lite0",
+    "input_size": 224,
+    "runtime": "onnxruntime",
+    "available": True,
+    "reason": None,
+}
+
+
 class ModelInfo(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "efficientnet_lite0",
-                    "name": "EfficientNet-Lite0",
-                    "input_size": 224,
-                    "runtime": "onnxruntime",
-                    "available": True,
-                    "reason": None,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [MODEL_EXAMPLE]})
 
     id: str
     name: str = Field(description="A name for people.")
@@ -184,6 +192,8 @@ class ModelInfo(BaseModel):
 
 
 class ModelList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"models": [MODEL_EXAMPLE]}]})
+
     models: list[ModelInfo]
 
 

@@ -1,75 +1,144 @@
-// Polls the job until it is finished or failed, then draws the top 5 as horizontal bars.
+// Follows a job on its result page while it is queued or running: Server-Sent Events, or long
+// polling where EventSource is missing or fails. Says where the job stands ("3rd in line, about
+// 2 s"), then draws the top 5 and the timings, or says why it failed. The server renders the same
+// words and the same chart for a job that already ended (see routes.py).
 (function () {
   "use strict";
   var section = document.getElementById("result");
+  if (!section) return;
   var statusEl = document.getElementById("status");
+  var connection = document.getElementById("connection");
   var chart = document.getElementById("chart");
+  var row = document.getElementById("chart-row");
+  var timings = document.getElementById("timings");
   var errorEl = document.getElementById("error");
-  // Long polling: the server answers as soon as the job ends, or after 10 s at the latest.
-  var url = section.dataset.statusUrl + "?wait=10";
-  var WORDS = {
-    queued: "Queued: waiting for a worker...",
-    started: "Classifying...",
-    deferred: "Waiting for another job to finish...",
-    scheduled: "Scheduled...",
-  };
-  var delay = 200;
+  var attempts = Number(section.dataset.attempts);
+  var UNFINISHED = { queued: true, running: true };
+  var LONG_POLL = "?wait=20";
+  var delay = 1000;
+  var ended = false;
 
-  function setStatus(status, text) {
-    statusEl.dataset.status = status;
-    statusEl.textContent = text;
+  function ordinal(number) {
+    var suffixes = { 1: "st", 2: "nd", 3: "rd" };
+    var teen = number % 100 >= 10 && number % 100 <= 20;
+    return number + ((!teen && suffixes[number % 10]) || "th");
   }
 
-  function fail(message) {
-    setStatus("failed", "Failed.");
-    errorEl.textContent = message;
-    errorEl.hidden = false;
+  function seconds(value) {
+    return value < 90 ? Math.max(1, value) + " s" : Math.round(value / 60) + " min";
   }
 
-  function draw(rows) {
+  function milliseconds(value) {
+    return value < 10 ? value.toFixed(1) + " ms" : Math.round(value).toLocaleString("en") + " ms";
+  }
+
+  function words(job) {
+    var eta = job.eta_seconds;
+    if (job.status === "queued") {
+      var place = job.position === null || job.position === undefined ? "queued" : ordinal(job.position + 1) + " in line";
+      return eta === null || eta === undefined ? place : place + ", about " + seconds(eta);
+    }
+    if (job.status === "running") {
+      var running = job.attempt > 1 ? "running (attempt " + job.attempt + " of " + attempts + ")" : "running";
+      return eta ? running + ", about " + seconds(eta) + " left" : running;
+    }
+    if (job.status === "succeeded") return job.cached ? "Done (from the cache)." : "Done.";
+    return job.status === "canceled" ? "Canceled." : "Failed.";
+  }
+
+  function draw(top5) {
     chart.replaceChildren();
-    rows.forEach(function (row) {
-      var item = document.createElement("li");
-      var label = document.createElement("span");
-      label.className = "label";
-      label.textContent = row[0];
-      var track = document.createElement("span");
-      track.className = "track";
-      var bar = document.createElement("span");
-      bar.className = "bar";
-      bar.style.width = Math.max(0, Math.min(100, row[1])) + "%";
-      track.appendChild(bar);
-      var percent = document.createElement("span");
-      percent.className = "percent";
-      percent.textContent = row[1].toFixed(1) + " %";
-      item.append(label, track, percent);
+    top5.forEach(function (entry) {
+      var percent = Math.max(0, Math.min(100, entry.probability * 100));
+      var item = row.content.firstElementChild.cloneNode(true);
+      item.querySelector(".label").textContent = entry.label;
+      item.querySelector(".bar").setAttribute("width", percent.toFixed(2));
+      item.querySelector(".percent").textContent = percent.toFixed(1) + " %";
       chart.appendChild(item);
     });
     chart.hidden = false;
   }
 
-  function poll() {
-    fetch(url, { headers: { Accept: "application/json" } })
-      .then(function (response) {
-        return response.json().then(function (body) { return { code: response.status, body: body }; });
-      })
-      .then(function (answer) {
-        var body = answer.body;
-        if (answer.code === 404) { fail(body.detail || "This job no longer exists."); return; }
-        if (answer.code !== 200) { retry("The server answered " + answer.code + "; retrying..."); return; }
-        if (body.task_status === "finished") { setStatus("finished", "Done."); draw(body.data); return; }
-        if (body.task_status === "failed") { fail(body.error || "The classification failed."); return; }
-        if (WORDS[body.task_status]) { setStatus(body.task_status, WORDS[body.task_status]); retry(); return; }
-        fail("The job ended as " + body.task_status + ".");
-      })
-      .catch(function () { retry("Connection lost; retrying..."); });
+  function fillTimings(values) {
+    Array.prototype.forEach.call(timings.querySelectorAll("[data-timing]"), function (entry) {
+      var value = values[entry.dataset.timing];
+      entry.hidden = value === null || value === undefined;
+      if (!entry.hidden) entry.querySelector("dd").textContent = milliseconds(value);
+    });
+    timings.hidden = false;
   }
 
-  function retry(message) {
-    if (message) statusEl.textContent = message;
-    delay = Math.min(delay * 1.5, 2000);  // quick at first, gentle on a long queue
+  function say(status, text, problem) {
+    section.dataset.status = status;
+    statusEl.dataset.status = status;
+    statusEl.textContent = text;
+    errorEl.textContent = problem || "";
+    errorEl.hidden = !problem;
+  }
+
+  function show(job) {
+    connection.hidden = true;
+    delay = 1000;
+    say(job.status, words(job), job.error && job.error.message);
+    if (UNFINISHED[job.status]) return;
+    ended = true;
+    if (job.result) draw(job.result.top5);
+    if (job.result && job.timings_ms) fillTimings(job.timings_ms);
+  }
+
+  function gone(message) {
+    ended = true;
+    say("gone", "No longer available.", message || "This result expired or never existed.");
+  }
+
+  function follow() {
+    if (!window.EventSource) {
+      poll();
+      return;
+    }
+    var source = new EventSource(section.dataset.eventsUrl);
+    source.addEventListener("status", function (event) {
+      show(JSON.parse(event.data));
+      if (ended) source.close();
+    });
+    // Both the server's own `event: error` (the job vanished: it has data) and a failed
+    // connection (it has none) arrive here.
+    source.addEventListener("error", function (event) {
+      source.close();
+      if (event.data) gone(JSON.parse(event.data).error);
+      else if (!ended) poll();
+    });
+  }
+
+  function poll() {
+    var started = Date.now();
+    fetch(section.dataset.resourceUrl + LONG_POLL, { headers: { Accept: "application/json" } })
+      .then(function (response) {
+        return response.json().then(function (body) {
+          return { response: response, body: body };
+        });
+      })
+      .then(function (answer) {
+        var code = answer.response.status;
+        var retryAfter = Number(answer.response.headers.get("Retry-After")) || 1;
+        if (code === 404) gone(answer.body.detail);
+        else if (code !== 200) retry(retryAfter);
+        else {
+          show(answer.body);
+          // A long poll answered at once (the server holds only so many) must not become a busy loop.
+          if (!ended) window.setTimeout(poll, Date.now() - started < 1000 ? retryAfter * 1000 : 0);
+        }
+      })
+      .catch(function () {
+        retry(1);
+      });
+  }
+
+  function retry(after) {
+    connection.hidden = false;
+    delay = Math.min(Math.max(delay * 2, after * 1000), 30000);
     window.setTimeout(poll, delay);
   }
 
-  poll();
+  if (UNFINISHED[section.dataset.status]) follow();
 })();

@@ -1,0 +1,210 @@
+"""The pages' routes as a program sees them: the form's post (a catalogue photo or an upload) and its
+303 to the result page, refusals on the form, and the result page for every state of a job, rendered
+on the server (what a browser without JavaScript shows)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from redis import Redis
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+
+from imgclf.jobs.queue import ATTEMPT_META_KEY, make_queue
+from imgclf.web.app import create_app
+from tests.conftest import CATS, fresh_photo, job_id_from_page, make_settings, submit, unreachable_redis_url
+from tests.pictures import write_blank_bilevel_png
+
+LITE0 = "efficientnet_lite0"
+
+
+@pytest.fixture
+def connection(redis_url: str) -> Iterator[Redis]:
+    """A client of the database the `client` fixture's app uses."""
+    redis = Redis.from_url(redis_url)
+    yield redis
+    redis.close()
+
+
+def unique_jpeg(image_dir: Path) -> bytes:
+    """chelsea.jpg with bytes of its own at the end: a photo no job has seen."""
+    return (image_dir / "chelsea.jpg").read_bytes() + uuid.uuid4().hex.encode()
+
+
+def post_upload(client: TestClient, data: bytes, name: str = "my cat.jpg", **fields: str) -> Any:
+    """Post the form with a file, as a browser does."""
+    return client.post(
+        "/classifications",
+        data={"model_id": LITE0, **fields},
+        files={"file": (name, data, "image/jpeg")},
+        headers={"Accept": "text/html"},
+        follow_redirects=False,
+    )
+
+
+def pretend_running(connection: Redis, job_id: str, attempt: int) -> None:
+    """What a worker's take of a job leaves in Redis: off the queue, started, on its `attempt`th try."""
+    job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+    make_queue(connection).remove(job)
+    job.meta[ATTEMPT_META_KEY] = attempt
+    job.save_meta()
+    job.started_at = datetime.now(UTC)
+    job.save()
+    job.set_status(JobStatus.STARTED)
+
+
+def test_the_form_offers_the_catalogue_and_an_upload_with_its_limit(client: TestClient) -> None:
+    page = client.get("/classifications").text
+    assert 'enctype="multipart/form-data"' in page
+    assert '<input type="file" id="file" name="file"' in page
+    assert '<label for="file">' in page
+    assert f'data-max-file-bytes="{10 * 1024 * 1024 - 2048}"' in page
+    assert "at most 10 MB" in page
+    # The catalogue's first photo is picked, as before uploads: "None" is for those who upload.
+    assert re.search(r'<option value="" >None: I upload a photo below</option>\s*<option value="[^"]+" selected>', page)
+
+
+def test_an_upload_is_queued_and_the_result_page_shows_it_back_re_encoded(
+    client: TestClient, image_dir: Path, queue_length: Callable[[], int]
+) -> None:
+    answer = post_upload(client, unique_jpeg(image_dir))
+    assert answer.status_code == 303, answer.text
+    job_id = answer.headers["location"].removeprefix("/results/")
+    assert f'href="/results/{job_id}"' in answer.text  # the note a 303 carries
+    assert queue_length() == 1
+    page = client.get(answer.headers["location"])
+    assert page.status_code == 200
+    assert job_id_from_page(page.text) == job_id
+    assert f'<img src="/api/v1/classifications/{job_id}/image" alt="my cat.jpg">' in page.text
+    assert "451 x 300 pixels" in page.text and "classified by EfficientNet-Lite0" in page.text
+    assert 'data-status="queued">1st in line, about 30 s</p>' in page.text  # no worker: the default ETA
+    assert '<meta http-equiv="refresh"' in page.text  # without JavaScript the page reloads itself
+    shown = client.get(f"/api/v1/classifications/{job_id}/image")
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
+
+
+@pytest.mark.parametrize(
+    ("upload", "fields", "status", "message"),
+    [
+        (lambda photo: b"%PDF-1.4 not a photo", {}, 415, "not an image the service accepts"),
+        (lambda photo: photo[:3000], {}, 422, "truncated or damaged"),
+        (lambda photo: photo, {"image_id": "chelsea.jpg"}, 422, "not both"),
+    ],
+)
+def test_a_bad_upload_gets_the_form_back_with_the_reason_on_the_file_field(
+    client: TestClient,
+    image_dir: Path,
+    queue_length: Callable[[], int],
+    upload: Callable[[bytes], bytes],
+    fields: dict[str, str],
+    status: int,
+    message: str,
+) -> None:
+    answer = post_upload(client, upload(unique_jpeg(image_dir)), **fields)
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"].startswith("text/html")
+    assert 'id="file-error" role="alert">' in answer.text
+    assert message in answer.text
+    assert '<form method="post"' in answer.text
+    assert queue_length() == 0
+
+
+def test_an_upload_with_too_many_pixels_is_a_413_on_the_file_field(
+    client: TestClient, tmp_path: Path, queue_length: Callable[[], int]
+) -> None:
+    huge = tmp_path / "huge.png"
+    write_blank_bilevel_png(huge, 20_000, 20_000)  # 400 megapixels in a small file
+    answer = post_upload(client, huge.read_bytes(), "huge.png")
+    assert answer.status_code == 413
+    assert 'id="file-error" role="alert">' in answer.text and "40,000,000 pixels" in answer.text
+    assert '<option value="" selected>None: I upload a photo below</option>' in answer.text  # as it was posted
+    assert queue_length() == 0
+
+
+def test_a_body_over_the_upload_limit_is_refused_before_it_is_read(
+    redis_url: str, image_dir: Path, model_dir: Path
+) -> None:
+    settings = make_settings(redis_url, image_dir, model_dir, max_upload_bytes=4096)
+    with TestClient(create_app(settings)) as client:
+        answer = post_upload(client, unique_jpeg(image_dir))
+        assert answer.status_code == 413
+        assert "4,096 bytes" in answer.json()["detail"]
+        form = client.get("/classifications").text
+        assert f'data-max-file-bytes="{4096 - 2048}"' in form  # what the page checks before sending
+
+
+def test_the_same_photo_posted_twice_while_queued_is_one_job(
+    client: TestClient, image_dir: Path, queue_length: Callable[[], int]
+) -> None:
+    data = unique_jpeg(image_dir)
+    first, second = post_upload(client, data), post_upload(client, data)
+    assert first.headers["location"] == second.headers["location"]
+    assert queue_length() == 1
+
+
+@pytest.mark.parametrize("job_id", [str(uuid.uuid4()), "not-a-job", "rq:job:x", "x" * 300])
+def test_an_unknown_or_expired_result_is_a_404_page_that_links_to_the_form(client: TestClient, job_id: str) -> None:
+    page = client.get(f"/results/{job_id}")
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "expired or never existed" in page.text
+    assert 'href="/classifications"' in page.text
+    assert job_id not in page.text
+
+
+def test_the_result_page_says_where_a_job_stands(client: TestClient, connection: Redis, image_dir: Path) -> None:
+    jobs = [submit(client, LITE0, fresh_photo(image_dir)) for _ in range(3)]
+    assert ">3rd in line, about 30 s</p>" in client.get(f"/results/{jobs[2]}").text
+
+    pretend_running(connection, jobs[2], attempt=2)
+    page = client.get(f"/results/{jobs[2]}").text
+    assert 'data-status="running">running (attempt 2 of 3)</p>' in page  # job_retries 2: three tries
+    assert '<meta http-equiv="refresh"' in page
+
+    assert client.delete(f"/api/v1/classifications/{jobs[1]}").status_code == 204
+    page = client.get(f"/results/{jobs[1]}").text
+    assert 'data-status="canceled">Canceled.</p>' in page
+    assert "The job was canceled" in page
+    assert '<meta http-equiv="refresh"' not in page
+
+
+def test_a_finished_job_is_drawn_by_the_server(worker_client: TestClient, image_dir: Path) -> None:
+    photo = fresh_photo(image_dir)
+    job_id = submit(worker_client, LITE0, photo)
+    assert worker_client.get(f"/api/v1/classifications/{job_id}?wait=30").json()["status"] == "succeeded"
+    page = worker_client.get(f"/results/{job_id}").text
+    assert 'data-status="succeeded">Done.</p>' in page
+    rows = re.findall(r'<li><span class="label">([^<]+)</span>.*?<rect class="bar" width="([0-9.]+)"', page)
+    assert len(rows) == 5 and rows[0][0] in CATS
+    widths = [float(width) for _, width in rows]
+    assert widths == sorted(widths, reverse=True) and 0 < widths[0] <= 100
+    assert "<dt>The model</dt><dd>" in page and "<dt>Total</dt><dd>" in page
+    assert '<meta http-equiv="refresh"' not in page
+
+    again = submit(worker_client, LITE0, photo)
+    assert 'data-status="succeeded">Done (from the cache).</p>' in worker_client.get(f"/results/{again}").text
+
+
+def test_a_failed_job_says_why_in_words(worker_client: TestClient) -> None:
+    job_id = submit(worker_client, LITE0, "broken.jpg")
+    worker_client.get(f"/api/v1/classifications/{job_id}?wait=30")
+    page = worker_client.get(f"/results/{job_id}").text
+    assert 'data-status="failed">Failed.</p>' in page
+    assert "could not be decoded" in page
+    assert 'id="chart" class="chart" aria-label="Top 5 classes" hidden' in page
+
+
+def test_the_result_page_without_redis_is_a_503_page(image_dir: Path, model_dir: Path) -> None:
+    with TestClient(create_app(make_settings(unreachable_redis_url(), image_dir, model_dir))) as client:
+        page = client.get(f"/results/{uuid.uuid4()}")
+    assert page.status_code == 503
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.headers["retry-after"] == "5"
+    assert "cannot be reached" in page.text
