@@ -53,8 +53,8 @@ def test_a_valid_post_queues_one_job_and_redirects_to_its_result_page(
 @pytest.mark.parametrize(
     ("form", "field", "message"),
     [
-        ({}, "model_id", "Send model_id: a model id."),
-        ({"model_id": "", "image_id": ""}, "image_id", "Send image_id (a catalogue image id) or file"),
+        ({}, "model_id", "Pick a model."),
+        ({"model_id": "", "image_id": ""}, "image_id", "Pick a photo from the catalogue, or upload one"),
         (
             {"model_id": "resnet9000", "image_id": "chelsea.jpg"},
             "model_id",
@@ -78,7 +78,7 @@ def test_bad_input_gets_the_form_back_with_a_message_and_queues_nothing(
 def test_a_json_body_instead_of_a_form_is_a_form_error(client: TestClient, queue_length: Callable[[], int]) -> None:
     response = client.post("/classifications", json=COFFEE)
     assert response.status_code == 422
-    assert "Send model_id: a model id." in response.text
+    assert "Pick a model." in response.text
     assert queue_length() == 0
 
 

@@ -14,9 +14,14 @@ from redis import Redis
 
 from imgclf.jobs.queue import make_queue
 from imgclf.ops.embedded_redis import free_port
-from tests.conftest import job_id_from_page, make_settings, running_web, samples
+from tests.conftest import fresh_photo, job_id_from_page, make_settings, running_web, samples
 
 FORM = {"model_id": "efficientnet_lite0", "image_id": "coffee.jpg"}
+
+
+def fresh_form(image_dir: Path) -> dict[str, str]:
+    """The form for a photo of its own: identical requests would share the job already queued."""
+    return {"model_id": "efficientnet_lite0", "image_id": fresh_photo(image_dir)}
 
 
 @contextmanager
@@ -76,10 +81,11 @@ def test_a_flood_past_the_bound_gets_503_with_retry_after_and_loses_nothing(
     redis_url: str, image_dir: Path, model_dir: Path
 ) -> None:
     with web_without_workers(redis_url, image_dir, model_dir, max_queued_jobs=20) as (url, connection):
+        forms = [fresh_form(image_dir) for _ in range(60)]
 
         async def flood() -> list[httpx.Response]:
             async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-                return await asyncio.gather(*(client.post("/classifications", data=FORM) for _ in range(60)))
+                return await asyncio.gather(*(client.post("/classifications", data=form) for form in forms))
 
         answers = asyncio.run(flood())
         statuses = sorted({answer.status_code for answer in answers})
@@ -93,9 +99,9 @@ def test_a_flood_past_the_bound_gets_503_with_retry_after_and_loses_nothing(
         assert 0 < len(accepted) <= 20  # never past the bound, even with 60 requests in flight together
         assert sorted(make_queue(connection).job_ids) == sorted(accepted)  # every accepted job still waits
 
-        while httpx.post(f"{url}/classifications", data=FORM).status_code == 303:
+        while httpx.post(f"{url}/classifications", data=fresh_form(image_dir)).status_code == 303:
             pass  # fill the queue to its bound
-        browser = httpx.post(f"{url}/classifications", data=FORM, headers={"Accept": "text/html"})
+        browser = httpx.post(f"{url}/classifications", data=fresh_form(image_dir), headers={"Accept": "text/html"})
         assert browser.status_code == 503 and "Retry-After" in browser.headers
         assert "busy" in browser.text and "<form" in browser.text  # the form again, with the reason
         program = httpx.post(f"{url}/classifications", data=FORM)
@@ -122,8 +128,11 @@ def test_a_client_past_its_rate_limit_gets_429_and_others_do_not(
 
 def test_queue_metrics_count_rejections(redis_url: str, image_dir: Path, model_dir: Path) -> None:
     with web_without_workers(redis_url, image_dir, model_dir, max_queued_jobs=1) as (url, _):
-        assert httpx.post(f"{url}/classifications", data=FORM).status_code == 303
-        assert httpx.post(f"{url}/classifications", data=FORM).status_code == 503
+        first = httpx.post(f"{url}/classifications", data=FORM)
+        assert first.status_code == 303
+        # The same photo and model again: answered with the job already queued, not refused.
+        assert httpx.post(f"{url}/classifications", data=FORM).headers["location"] == first.headers["location"]
+        assert httpx.post(f"{url}/classifications", data=fresh_form(image_dir)).status_code == 503
         metrics = samples(httpx.get(f"{url}/metrics").text)
         assert metrics[("imgclf_rejected_submissions_total", (("reason", "queue_full"),))] == 1
         assert metrics[("imgclf_queue_depth", ())] == 1

@@ -17,6 +17,7 @@ from redis import Redis
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
+from imgclf.jobs import uploads
 from imgclf.jobs.queue import ATTEMPT_META_KEY, make_queue
 from imgclf.web.app import create_app
 from tests.conftest import CATS, fresh_photo, job_id_from_page, make_settings, submit, unreachable_redis_url
@@ -133,20 +134,31 @@ def test_a_body_over_the_upload_limit_is_refused_before_it_is_read(
 ) -> None:
     settings = make_settings(redis_url, image_dir, model_dir, max_upload_bytes=4096)
     with TestClient(create_app(settings)) as client:
-        answer = post_upload(client, unique_jpeg(image_dir))
-        assert answer.status_code == 413
-        assert "4,096 bytes" in answer.json()["detail"]
+        # A browser with JavaScript off (no check before sending) gets a page, not JSON.
+        page = post_upload(client, unique_jpeg(image_dir))
+        assert page.status_code == 413 and page.headers["content-type"].startswith("text/html")
+        assert "4,096 bytes" in page.text and 'href="/classifications"' in page.text
+        program = client.post(
+            "/classifications",
+            data={"model_id": LITE0},
+            files={"file": ("big.jpg", unique_jpeg(image_dir), "image/jpeg")},
+        )
+        assert program.status_code == 413 and "4,096 bytes" in program.json()["detail"]
         form = client.get("/classifications").text
         assert f'data-max-file-bytes="{4096 - 2048}"' in form  # what the page checks before sending
 
 
-def test_the_same_photo_posted_twice_while_queued_is_one_job(
-    client: TestClient, image_dir: Path, queue_length: Callable[[], int]
+def test_the_same_photo_uploaded_twice_is_two_jobs_and_one_stored_copy(
+    client: TestClient, image_dir: Path, queue_length: Callable[[], int], connection: Redis
 ) -> None:
+    # Never another person's job (their file name, their DELETE); the bytes are kept once.
     data = unique_jpeg(image_dir)
+    before = uploads.stored_bytes(connection)
     first, second = post_upload(client, data), post_upload(client, data)
-    assert first.headers["location"] == second.headers["location"]
-    assert queue_length() == 1
+    assert first.headers["location"] != second.headers["location"]
+    assert queue_length() == 2
+    once = uploads.stored_bytes(connection) - before
+    assert len(data) < once < 2 * len(data)  # the original and its small copy, once
 
 
 @pytest.mark.parametrize("job_id", [str(uuid.uuid4()), "not-a-job", "rq:job:x", "x" * 300])

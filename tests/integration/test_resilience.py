@@ -16,7 +16,7 @@ from imgclf.config import Settings
 from imgclf.images.digests import FileDigests
 from imgclf.jobs.liveness import live_workers
 from imgclf.jobs.status import fetch_job_view
-from imgclf.jobs.submit import submit as submit_job
+from imgclf.jobs.submit import catalogue_order, submit_order
 from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
 from imgclf.ops.processes import spawn, stop, wait_for_workers
 from tests.conftest import BROKEN_IMAGE, make_settings, running_web, submit, unreachable_redis_url
@@ -78,9 +78,8 @@ def test_a_worker_outlives_a_redis_outage(tmp_path: Path, image_dir: Path, model
         assert worker.poll() is None, "the worker exited when Redis went away"
         redis.start()  # same socket, same append-only file
         wait_for_workers(connection, 1, [worker], timeout=60)
-        job_id = submit_job(
-            connection, settings, FileDigests(), "efficientnet_lite0", "coffee.jpg", image_dir / "coffee.jpg"
-        )
+        order = catalogue_order(FileDigests(), "efficientnet_lite0", "coffee.jpg", image_dir / "coffee.jpg")
+        job_id = submit_order(connection, settings, order).job_id
         deadline = time.monotonic() + 60
         while (view := fetch_job_view(connection, job_id)).pending:
             assert time.monotonic() < deadline, "the job did not run after Redis came back"

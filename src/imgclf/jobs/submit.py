@@ -70,25 +70,6 @@ def catalogue_order(digests: FileDigests, model_id: str, image_id: str, image: P
     return Order(model_id, CLASSIFY_TASK, image_id, digests.of(image), {"kind": "catalogue", "id": image_id})
 
 
-def submit(
-    connection: Redis,
-    settings: Settings,
-    digests: FileDigests,
-    model_id: str,
-    image_id: str,
-    image: Path,
-    client: str | None = None,
-) -> str:
-    """The job id (the user's ticket) of one classification of the catalogue image `image_id`
-    (the file `image`); both ids already validated. `client` is counted against the rate limit.
-
-    Raises TooManyRequests, QueueFull or QueueUnavailable, each with a Retry-After.
-    """
-    with queue_errors():
-        order = catalogue_order(digests, model_id, image_id, image)
-    return submit_order(connection, settings, order, client).job_id
-
-
 def submit_order(
     connection: Redis, settings: Settings, order: Order, client: str | None = None, upload: Upload | None = None
 ) -> Ticket:

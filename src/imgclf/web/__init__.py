@@ -2,7 +2,7 @@
 
 app.py            create_app: lifespan, error handlers, middleware, routers
 state.py          what routes get from the running app (`StateDep`, `ChoicesDep`)
-choices.py        what a user may pick, and the one check of a request against it
+choices.py        what a user may pick, and why an id may not be picked
 server.py         `imgclf web`: uvicorn with limits on request heads
 openapi.py        the documented error answers shared by every route
 error_response.py the two error shapes: problem details under /api/v1, {"detail"} elsewhere

@@ -164,7 +164,7 @@ def _answers(route: BaseRoute, scope: Scope, method: str) -> bool:
 
 def _add_error_handler(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
-    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+    async def service_error(request: Request, exc: ServiceError) -> Response:
         if exc.status_code >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc.message)
         return error_response(exc, path=request.url.path)
@@ -184,7 +184,7 @@ def _add_error_handler(app: FastAPI) -> None:
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         # FastAPI's own answer echoes the input, which for an upload part is its file name, its
         # headers and the parser's internals: keep where and what, drop what was sent.
         errors = [

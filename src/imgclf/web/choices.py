@@ -1,12 +1,11 @@
-"""What a user may pick (models with weights present, catalogue images) and the one check of a
-classification request against it, which every route that submits a classification uses."""
+"""What a user may pick (models with weights present, catalogue images), and why a model or
+image id may not be picked (`imgclf.web.intake` turns that into the request's field errors)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from imgclf.config import Settings
-from imgclf.errors import InvalidRequest
 from imgclf.images.catalogue import ImageCatalogue
 from imgclf.models.registry import MODELS, model_availability
 
@@ -22,20 +21,6 @@ class Choices:
 
     def model_titles(self) -> dict[str, str]:
         return {model_id: MODELS[model_id].title for model_id in MODELS}
-
-    def validate(self, model_id: object, image_id: object) -> tuple[str, str]:
-        """Return the two ids if both may be picked, else raise InvalidRequest per field."""
-        errors: dict[str, str] = {}
-        model_error = self.model_problem(model_id)
-        if model_error:
-            errors["model_id"] = model_error
-        image_error = self.image_problem(image_id)
-        if image_error:
-            errors["image_id"] = image_error
-        if errors:
-            raise InvalidRequest(errors)
-        assert isinstance(model_id, str) and isinstance(image_id, str)
-        return model_id, image_id
 
     def model_problem(self, model_id: object) -> str | None:
         """Why `model_id` may not be picked, or None if it may."""

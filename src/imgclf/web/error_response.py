@@ -1,17 +1,20 @@
-"""The two shapes of every error the web process answers, chosen by path:
+"""The shapes of every error the web process answers, chosen by path:
 
 - under /api/v1: RFC 9457 problem details, `application/problem+json`:
   `{"type", "title", "status", "detail"}`, plus `errors: [{"field", "detail"}]` for invalid fields;
-- everywhere else (the lesson's routes, operations): `{"detail": "..."}`, as they always answered.
+- everywhere else (the lesson's routes, operations): `{"detail": "..."}`, as they always answered,
+  except for a browser (`Accept: text/html`) refused before a page route ran (a form post over the
+  body limit with JavaScript off): a small page with the message and a way back to the form.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from http import HTTPStatus
 from typing import Any
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from imgclf.errors import InvalidRequest, ServiceError
 
@@ -29,7 +32,9 @@ def is_api_v1(path: str) -> bool:
     return path == API_V1 or path.startswith(API_V1 + "/")
 
 
-def error_response(exc: ServiceError, *, close_connection: bool = False, path: str = "") -> JSONResponse:
+def error_response(
+    exc: ServiceError, *, close_connection: bool = False, path: str = "", accept: str = ""
+) -> JSONResponse | HTMLResponse:
     """The error with its status, and Retry-After when it has one, in the shape of `path`.
 
     Args:
@@ -46,7 +51,17 @@ def error_response(exc: ServiceError, *, close_connection: bool = False, path: s
         if isinstance(exc, InvalidRequest):
             errors = [{"field": field, "detail": message} for field, message in exc.field_errors.items()]
         return problem(exc.status_code, exc.message, slug=slug_of(exc), errors=errors, headers=headers)
+    if "text/html" in accept:
+        page = _PAGE.format(title=HTTPStatus(exc.status_code).phrase, message=html.escape(exc.message))
+        return HTMLResponse(page, status_code=exc.status_code, headers=headers)
     return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} - Image classifier</title><link rel="stylesheet" href="/static/style.css"></head>
+<body><main><h1>{title}</h1><p>{message}</p><p><a href="/classifications">Back to the form</a></p></main></body></html>
+"""
 
 
 def plain_error(status: int, detail: str, *, path: str, slug: str | None = None, **headers: str) -> JSONResponse:

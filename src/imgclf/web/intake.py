@@ -35,6 +35,21 @@ class FieldNames:
     model: str
     image: str
     file: str = "file"
+    for_people: bool = False
+    """The form speaks to a person picking from a page; the API names the fields a program sends."""
+
+    def no_model(self) -> str:
+        return "Pick a model." if self.for_people else f"Send {self.model}: a model id."
+
+    def both_images(self) -> str:
+        if self.for_people:
+            return "Pick a photo from the catalogue or upload one of your own, not both."
+        return f"Send either {self.image} (a catalogue image id) or {self.file} (an upload), not both."
+
+    def no_image(self) -> str:
+        if self.for_people:
+            return "Pick a photo from the catalogue, or upload one of your own."
+        return f"Send {self.image} (a catalogue image id) or {self.file} (an image file to upload)."
 
 
 async def read_order(
@@ -51,13 +66,13 @@ async def read_order(
     errors: dict[str, str] = {}
     model_error = choices.model_problem(model_id)
     if model_error:
-        errors[names.model] = model_error.replace("Pick a model.", f"Send {names.model}: a model id.")
+        errors[names.model] = model_error.replace("Pick a model.", names.no_model())
     has_image = isinstance(image_id, str) and image_id != ""
     has_file = isinstance(file, UploadFile) and bool(file.filename or file.size)
     if has_image and has_file:
-        errors[names.file] = f"Send either {names.image} (a catalogue image id) or {names.file} (an upload), not both."
+        errors[names.file] = names.both_images()
     elif not has_image and not has_file:
-        errors[names.image] = f"Send {names.image} (a catalogue image id) or {names.file} (an image file to upload)."
+        errors[names.image] = names.no_image()
     elif has_image:
         image_error = choices.image_problem(image_id)
         if image_error:

@@ -92,7 +92,9 @@ class BodyLimitMiddleware:
             if body.refusal is None:
                 raise
         if body.refusal is not None and not body.response_started:
-            await error_response(body.refusal, close_connection=True, path=scope.get("path", ""))(scope, receive, send)
+            accept = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"accept"), "")
+            refusal = error_response(body.refusal, close_connection=True, path=scope.get("path", ""), accept=accept)
+            await refusal(scope, receive, send)
 
 
 class _GuardedBody:

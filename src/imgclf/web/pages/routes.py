@@ -40,7 +40,7 @@ from imgclf.web.state import AppState, ChoicesDep, StateDep
 
 router = APIRouter(tags=["pages"], responses=EDGE_RESPONSES)
 
-FORM_FIELDS = FieldNames(model="model_id", image="image_id", file="file")
+FORM_FIELDS = FieldNames(model="model_id", image="image_id", file="file", for_people=True)
 
 HTML = {"text/html": {"schema": {"type": "string"}}}
 
