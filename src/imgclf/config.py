@@ -74,7 +74,8 @@ class Settings(BaseSettings):
 
     result_cache_ttl: int = Field(default=86_400, ge=0)
     """Seconds a result stays in the cache for repeated requests (same model, same image bytes);
-    0 turns the cache off."""
+    0 turns the cache off, and with it the answering of a request with the job already queued or
+    running for the same catalogue photo and model."""
 
     max_image_pixels: int = Field(default=40_000_000, ge=1)
     """Images with more pixels than this are refused instead of decoded (decompression bombs)."""

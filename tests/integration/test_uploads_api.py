@@ -22,6 +22,7 @@ from redis import Redis
 
 from imgclf.config import Settings
 from imgclf.jobs import uploads
+from imgclf.web.app import create_app
 from tests.integration.test_api_v1 import poll
 from tests.integration.test_api_v1_faults import stored_keys
 from tests.integration.test_edges import SOCKET_TIMEOUT, parse, read_until_closed
@@ -67,10 +68,20 @@ def test_a_refused_upload_gets_its_status_and_message_and_stores_nothing(
     assert stored_keys(connection) == keys_before
 
 
+@pytest.fixture(scope="module")
+def uncached_client(worker_settings: Settings, worker: subprocess.Popen[bytes]) -> Iterator[TestClient]:
+    """The web app in front of the session's worker, with the result cache off: every accepted
+    upload reaches the worker, even bytes another test classified already (the corpus' upright
+    photo is the catalogue's chelsea.jpg)."""
+    with TestClient(create_app(worker_settings.model_copy(update={"result_cache_ttl": 0}))) as client:
+        yield client
+
+
 @pytest.mark.parametrize("upload", ACCEPTED, ids=lambda upload: upload.name)
 def test_an_accepted_upload_is_classified_and_the_worker_lives_on(
-    worker_client: TestClient, worker: subprocess.Popen[bytes], connection: Redis, upload: Upload
+    uncached_client: TestClient, worker: subprocess.Popen[bytes], connection: Redis, upload: Upload
 ) -> None:
+    worker_client = uncached_client
     response = post_upload(worker_client, "efficientnet_lite0", upload.name, upload.data)
     assert response.status_code == 202, response.text
     image = response.json()["image"]

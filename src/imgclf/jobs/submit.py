@@ -85,7 +85,9 @@ def submit_order(
             job_id = str(uuid.uuid4())
             args = (order.model_id, order.image_ref)
             meta: dict[str, Any] = {IMAGE_META_KEY: order.image_meta}
-            if upload is None and (running := _in_flight(connection, order)) is not None:
+            # Reusing a running job is a cache of work in progress: off with the result cache.
+            reuse = bool(settings.result_cache_ttl) and upload is None
+            if reuse and (running := _in_flight(connection, order)) is not None:
                 return Ticket(running, reused=True)
             # Stored before any job names it: a full store refuses before anything is created.
             _keep_upload(connection, settings, upload, job_id)
@@ -101,7 +103,7 @@ def submit_order(
                 if upload is not None:
                     uploads.release(connection, upload.photo.sha256, job_id)
                 raise
-            if upload is None:
+            if reuse:
                 connection.set(in_flight_key(order.model_id, order.digest), job_id, nx=True, ex=settings.result_ttl)
             return Ticket(job_id)
     except (TooManyRequests, QueueFull) as exc:
