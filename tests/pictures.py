@@ -2,6 +2,7 @@
 service's default limit lets through."""
 
 import struct
+import uuid
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -57,3 +58,8 @@ def write_blank_bilevel_png(path: Path, width: int, height: int) -> None:
 
 PICTURE_MIB = WORST_SIDE * WORST_SIDE * 4 / 2**20
 """The decoded worst square: 4 bytes a pixel (RGBA), about 153 MiB."""
+
+
+def unique_jpeg(image_dir: Path) -> bytes:
+    """chelsea.jpg with trailing bytes of its own: a photo the cache has never seen."""
+    return (image_dir / "chelsea.jpg").read_bytes() + uuid.uuid4().hex.encode()

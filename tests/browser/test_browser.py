@@ -18,7 +18,7 @@ from imgclf.jobs.queue import make_queue
 from imgclf.ops.embedded_redis import free_port
 from imgclf.ops.processes import spawn, stop, wait_for_workers
 from tests.conftest import CATS, fresh_photo, make_settings, running_web, submit
-from tests.integration.test_pages import pretend_running
+from tests.integration.v1_helpers import pretend_running
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).parents[2] / ".pytest_cache" / "screens"

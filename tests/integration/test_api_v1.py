@@ -4,37 +4,19 @@ poll, cache hits, uploads, Idempotency-Key, DELETE, problem details, models and 
 from __future__ import annotations
 
 import io
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from tests.conftest import CATS, fresh_photo
+from tests.integration.v1_helpers import poll
+from tests.pictures import unique_jpeg
 
 API = "/api/v1/classifications"
-
-
-def unique_jpeg(image_dir: Path) -> bytes:
-    """chelsea.jpg with trailing bytes of its own: a photo the cache has never seen."""
-    return (image_dir / "chelsea.jpg").read_bytes() + uuid.uuid4().hex.encode()
-
-
-def poll(client: TestClient | httpx.Client, url: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        response = client.get(url)
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        if body["status"] not in ("queued", "running"):
-            return body
-        assert int(response.headers["retry-after"]) >= 1
-        time.sleep(0.05)
-    pytest.fail(f"{url} did not end within {timeout} s")
 
 
 def test_a_json_request_is_accepted_then_polled_to_its_top5(worker_client: TestClient, image_dir: Path) -> None:

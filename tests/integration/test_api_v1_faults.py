@@ -34,7 +34,8 @@ from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
 from imgclf.ops.processes import spawn, stop, wait_for_workers
 from imgclf.web.app import create_app
 from tests.conftest import fresh_photo, make_settings, running_web
-from tests.integration.test_api_v1 import unique_jpeg
+from tests.integration.v1_helpers import stored_keys
+from tests.pictures import unique_jpeg
 
 API = "/api/v1/classifications"
 PROBLEM_JSON = "application/problem+json"
@@ -59,10 +60,6 @@ def noise_jpeg(seed: int, side: int = 400) -> bytes:
 
 def upload_files(name: str, data: bytes) -> dict[str, tuple[str, bytes, str]]:
     return {"file": (name, data, "image/jpeg")}
-
-
-def stored_keys(connection: Redis) -> set[bytes]:
-    return set(connection.scan_iter(match=uploads.PREFIX + "*", count=1000))
 
 
 def assert_problem(response: Any, status: int, fragment: str) -> dict[str, Any]:

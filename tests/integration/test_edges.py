@@ -7,10 +7,8 @@ sockets; what the app decides alone is checked in process, against a Redis datab
 import json
 import logging
 import select
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -19,9 +17,7 @@ from fastapi.testclient import TestClient
 from imgclf.ops.embedded_redis import free_port
 from imgclf.web.app import create_app
 from tests.conftest import make_settings, running_web, unreachable_redis_url
-
-SOCKET_TIMEOUT = 20
-"""Seconds a raw socket waits for the server: far past every limit a test's server enforces."""
+from tests.integration.raw_http import connect, parse, read_until_closed
 
 MB = 1024 * 1024
 FORM = "application/x-www-form-urlencoded"
@@ -45,34 +41,6 @@ def strict_server(fresh_redis_url: Callable[[], str], image_dir: Path, model_dir
     )
     with running_web(settings) as url:
         yield url
-
-
-def connect(base_url: str) -> socket.socket:
-    parts = urlsplit(base_url)
-    return socket.create_connection((parts.hostname, parts.port), timeout=SOCKET_TIMEOUT)
-
-
-def read_until_closed(sock: socket.socket) -> bytes:
-    """Everything the server sends until it closes the connection (a timeout fails the test)."""
-    chunks = []
-    try:
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    except ConnectionResetError:  # it closed with bytes of ours unread; what it sent is above
-        pass
-    sock.close()
-    return b"".join(chunks)
-
-
-def parse(answer: bytes) -> tuple[int, dict[str, str], bytes]:
-    """(status, headers with lower-case names, body) of one raw HTTP response."""
-    head, _, body = answer.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return int(status_line.split()[1]), headers, body
 
 
 def request_head(method: str, path: str, *headers: str) -> bytes:

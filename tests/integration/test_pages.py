@@ -7,21 +7,18 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from redis import Redis
-from rq.job import Job, JobStatus
-from rq.serializers import JSONSerializer
 
 from imgclf.jobs import uploads
-from imgclf.jobs.queue import ATTEMPT_META_KEY, make_queue
 from imgclf.web.app import create_app
 from tests.conftest import CATS, fresh_photo, job_id_from_page, make_settings, submit, unreachable_redis_url
-from tests.pictures import write_blank_bilevel_png
+from tests.integration.v1_helpers import pretend_running
+from tests.pictures import unique_jpeg, write_blank_bilevel_png
 
 LITE0 = "efficientnet_lite0"
 
@@ -34,11 +31,6 @@ def connection(redis_url: str) -> Iterator[Redis]:
     redis.close()
 
 
-def unique_jpeg(image_dir: Path) -> bytes:
-    """chelsea.jpg with bytes of its own at the end: a photo no job has seen."""
-    return (image_dir / "chelsea.jpg").read_bytes() + uuid.uuid4().hex.encode()
-
-
 def post_upload(client: TestClient, data: bytes, name: str = "my cat.jpg", **fields: str) -> Any:
     """Post the form with a file, as a browser does."""
     return client.post(
@@ -48,17 +40,6 @@ def post_upload(client: TestClient, data: bytes, name: str = "my cat.jpg", **fie
         headers={"Accept": "text/html"},
         follow_redirects=False,
     )
-
-
-def pretend_running(connection: Redis, job_id: str, attempt: int) -> None:
-    """What a worker's take of a job leaves in Redis: off the queue, started, on its `attempt`th try."""
-    job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
-    make_queue(connection).remove(job)
-    job.meta[ATTEMPT_META_KEY] = attempt
-    job.save_meta()
-    job.started_at = datetime.now(UTC)
-    job.save()
-    job.set_status(JobStatus.STARTED)
 
 
 def test_the_form_offers_the_catalogue_and_an_upload_with_its_limit(client: TestClient) -> None:

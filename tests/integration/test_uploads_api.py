@@ -23,9 +23,8 @@ from redis import Redis
 from imgclf.config import Settings
 from imgclf.jobs import uploads
 from imgclf.web.app import create_app
-from tests.integration.test_api_v1 import poll
-from tests.integration.test_api_v1_faults import stored_keys
-from tests.integration.test_edges import SOCKET_TIMEOUT, parse, read_until_closed
+from tests.integration.raw_http import SOCKET_TIMEOUT, parse, read_until_closed
+from tests.integration.v1_helpers import poll, stored_keys
 from tests.upload_corpus import Upload, corpus, upright_and_rotated
 
 API = "/api/v1/classifications"
