@@ -139,3 +139,12 @@ def test_models_and_images_are_listed(client: TestClient) -> None:
     with Image.open(io.BytesIO(thumbnail.content)) as picture:
         assert max(picture.size) <= 256
     assert client.get("/api/v1/images/..%2Fconfig.py/thumbnail").status_code == 404
+
+
+def test_a_catalogue_photo_already_queued_is_answered_with_its_job(client: TestClient, image_dir: Path) -> None:
+    request = {"model": "efficientnet_lite0", "image": fresh_photo(image_dir)}
+    first, second = client.post(API, json=request), client.post(API, json=request)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["id"] == second.json()["id"]  # no second job for the same work
+    other_model = client.post(API, json={**request, "model": "efficientnet_lite1"})
+    assert other_model.json()["id"] != first.json()["id"]
