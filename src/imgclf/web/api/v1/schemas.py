@@ -150,7 +150,7 @@ class Problem(BaseModel):
             "examples": [
                 {
                     "type": "urn:imgclf:problem:invalid-request",
-                    "title": "Unprocessable Content",
+                    "title": "Unprocessable Entity",
                     "status": 422,
                     "detail": "model: Unknown model 'resnet'; pick one of: efficientnet_lite0.",
                     "errors": [
