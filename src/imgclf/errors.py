@@ -22,6 +22,8 @@ with that error's message as its `error`: it is written for the person who asked
 
 from __future__ import annotations
 
+import re
+
 
 class ServiceError(Exception):
     """Base of every error the service raises on purpose."""
@@ -33,6 +35,11 @@ class ServiceError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    @property
+    def code(self) -> str:
+        """A stable name for the kind of error, from its class: InvalidImage -> invalid_image."""
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
 
 
 class InvalidRequest(ServiceError):

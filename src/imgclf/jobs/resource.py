@@ -25,7 +25,7 @@ from imgclf.jobs.queue import (
     make_queue,
     queue_errors,
 )
-from imgclf.jobs.status import read_status
+from imgclf.jobs.status import fetch_job, read_status
 
 API_PREFIX = "/api/v1/classifications"
 
@@ -43,6 +43,13 @@ _FROM_RQ = {
 }
 
 UNFINISHED = frozenset({"queued", "running"})
+
+
+def describe_by_id(connection: Redis, job_id: str) -> dict[str, Any]:
+    """The resource of one of the service's jobs; UnknownJob, or QueueUnavailable if Redis is away."""
+    job = fetch_job(connection, job_id)
+    with queue_errors():
+        return describe(connection, job)
 
 
 def links(job_id: str) -> dict[str, str]:

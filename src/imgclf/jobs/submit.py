@@ -61,8 +61,6 @@ class Upload:
 @dataclass(frozen=True)
 class Ticket:
     job_id: str
-    reused: bool = False
-    """True when answered with a job that was already queued or running for the same bytes and model."""
 
 
 def catalogue_order(digests: FileDigests, model_id: str, image_id: str, image: Path) -> Order:
@@ -88,7 +86,7 @@ def submit_order(
             # Reusing a running job is a cache of work in progress: off with the result cache.
             reuse = bool(settings.result_cache_ttl) and upload is None
             if reuse and (running := _in_flight(connection, order)) is not None:
-                return Ticket(running, reused=True)
+                return Ticket(running)
             # Stored before any job names it: a full store refuses before anything is created.
             _keep_upload(connection, settings, upload, job_id)
             try:

@@ -93,4 +93,4 @@ def problem(
 
 def slug_of(exc: ServiceError) -> str:
     """QueueFull -> queue-full."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "-", type(exc).__name__).lower()
+    return exc.code.replace("_", "-")

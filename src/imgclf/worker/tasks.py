@@ -8,7 +8,6 @@ names and never imports this module (it would import torch).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -92,7 +91,7 @@ def _classify(
         status = "finished"
     except ServiceError as exc:  # the image or the request: a message for the person who asked
         log.warning("classification refused: %s", exc.message)
-        _leave_error(job, _code(exc), exc.message)
+        _leave_error(job, exc.code, exc.message)
         raise
     except JobTimeoutException:
         log.warning("classification timed out")
@@ -128,11 +127,6 @@ def _run(context: WorkerContext, model_id: str, source: Path | bytes) -> Outcome
 def _stop_if_canceled(job: Job | None) -> None:
     if job is not None and cancel.is_canceled(job.connection, job.id):
         raise JobCanceled()
-
-
-def _code(exc: ServiceError) -> str:
-    """InvalidImage -> invalid_image: a stable code a program can branch on."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
 
 
 def _fill_cache(connection: Redis, context: WorkerContext, model_id: str, digest: str, result: dict[str, Any]) -> None:

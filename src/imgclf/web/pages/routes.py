@@ -27,16 +27,14 @@ from imgclf.errors import (
     UnsupportedImage,
     UploadStoreFull,
 )
-from imgclf.jobs.queue import queue_errors
-from imgclf.jobs.resource import UNFINISHED, describe
-from imgclf.jobs.status import fetch_job
+from imgclf.jobs.resource import UNFINISHED, describe_by_id
 from imgclf.jobs.submit import submit_order
 from imgclf.models.registry import MODELS
 from imgclf.web.intake import FieldNames, read_order
 from imgclf.web.middleware.body_limits import body_limit
 from imgclf.web.openapi import EDGE_RESPONSES, JSON_ERROR, PLAIN_TEXT, RETRY_AFTER, json_error
 from imgclf.web.origin import is_cross_site
-from imgclf.web.state import AppState, ChoicesDep, StateDep
+from imgclf.web.state import ChoicesDep, StateDep
 
 router = APIRouter(tags=["pages"], responses=EDGE_RESPONSES)
 
@@ -189,7 +187,7 @@ async def result_page(
 ) -> HTMLResponse:
     """Show one job: its photo, model and progress, then its top 5 and timings, or why it failed."""
     try:
-        job = await run_in_threadpool(_describe, state, job_id)
+        job = await run_in_threadpool(describe_by_id, state.redis, job_id)
     except NotFound:
         return _notice_page(
             request,
@@ -250,12 +248,6 @@ def _seconds(seconds: int) -> str:
 
 def _milliseconds(ms: float) -> str:
     return f"{ms:.1f} ms" if ms < 10 else f"{ms:,.0f} ms"
-
-
-def _describe(state: AppState, job_id: str) -> dict[str, Any]:
-    job = fetch_job(state.redis, job_id)
-    with queue_errors():
-        return describe(state.redis, job)
 
 
 def _see_other(location: str) -> HTMLResponse:

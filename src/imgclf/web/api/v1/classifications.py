@@ -32,7 +32,7 @@ from imgclf.errors import (
 )
 from imgclf.jobs import cancel, idempotency, uploads
 from imgclf.jobs.queue import queue_errors
-from imgclf.jobs.resource import UNFINISHED, describe
+from imgclf.jobs.resource import UNFINISHED, describe_by_id
 from imgclf.jobs.status import API_MAX_WAIT_SECONDS, fetch_job, wait_for_end
 from imgclf.jobs.submit import Ticket, submit_order
 from imgclf.web.api.v1.docs import (
@@ -120,7 +120,7 @@ async def create_classification(
     with queue_errors():
         earlier = await run_in_threadpool(idempotency.claim, state.redis, key, fingerprint, ttl) if key else None
     if earlier is not None:
-        ticket = Ticket(earlier, reused=True)
+        ticket = Ticket(earlier)
     else:
         try:
             ticket = await run_in_threadpool(submit_order, state.redis, state.settings, order, client, upload)
@@ -279,12 +279,7 @@ async def _read_fields(request: Request, state: AppState) -> tuple[dict[str, Any
 
 
 async def _resource(state: AppState, job_id: str) -> dict[str, Any]:
-    def read() -> dict[str, Any]:
-        job = fetch_job(state.redis, job_id)
-        with queue_errors():
-            return describe(state.redis, job)
-
-    return await run_in_threadpool(read)
+    return await run_in_threadpool(describe_by_id, state.redis, job_id)
 
 
 def _retry_after(body: dict[str, Any]) -> int:
