@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 
 from imgclf.config import MissingRedisUrl, Settings
@@ -19,7 +21,7 @@ Command = Callable[[argparse.Namespace, Settings], int]
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     overrides = {key: value for key in ("workers", "host", "port") if (value := getattr(args, key, None)) is not None}
     try:
         settings = Settings(**overrides)
@@ -34,43 +36,166 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="imgclf", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: every subcommand and option, each with its help."""
+    parser = argparse.ArgumentParser(
+        prog="imgclf",
+        description=__doc__.splitlines()[0],
+        epilog="Settings come from IMGCLF_* environment variables (README.md, Configuration). "
+        "`imgclf COMMAND --help` tells what a command does and needs.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"imgclf {version('imgclf')}", help="print the version and exit"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to run")
 
-    serve = commands.add_parser("serve", help="run Redis (embedded unless REDIS_URL is set), workers and web")
-    serve.add_argument("--workers", type=int, help="worker processes (IMGCLF_WORKERS; default one per CPU, at most 4)")
+    serve = _add_command(
+        commands,
+        "serve",
+        "run Redis (embedded unless IMGCLF_REDIS_URL is set), workers and the web server",
+        """
+        Run the whole service from one command: Redis, the workers and the web server, as
+        child processes that are started again when they die. Without IMGCLF_REDIS_URL (or
+        REDIS_URL), Redis is a redis-server of its own on a unix socket in
+        $IMGCLF_DATA_DIR/redis; with it, that server is used. Adds the sample photos when the
+        catalogue is empty. Ctrl+C (or SIGTERM) stops everything; exits 1 if a process keeps
+        failing to start.
+
+        examples:
+          imgclf serve
+          imgclf serve --workers 2 --host 0.0.0.0 --port 8080
+        """,
+    )
+    serve.add_argument(
+        "--workers", type=int, metavar="N", help="worker processes (IMGCLF_WORKERS; default one per CPU, at most 4)"
+    )
     _add_bind_options(serve)
 
-    web = commands.add_parser("web", help="run only the web server (needs IMGCLF_REDIS_URL)")
+    web = _add_command(
+        commands,
+        "web",
+        "run only the web server (needs IMGCLF_REDIS_URL)",
+        """
+        Run the web server alone (the pages, /api/v1 and the lesson's routes, under uvicorn).
+        It queues jobs in Redis for workers started elsewhere (`imgclf worker`) and never
+        loads a model. Needs IMGCLF_REDIS_URL; exits 2 without it.
+
+        example:
+          IMGCLF_REDIS_URL=redis://localhost:6379/0 imgclf web --host 0.0.0.0
+        """,
+    )
     _add_bind_options(web)
 
-    commands.add_parser("worker", help="run one worker (needs IMGCLF_REDIS_URL)")
+    _add_command(
+        commands,
+        "worker",
+        "run one worker (needs IMGCLF_REDIS_URL)",
+        """
+        Run one worker: load every model of IMGCLF_MODELS whose weights are present, on the
+        runtime IMGCLF_RUNTIME picks, then classify jobs from the queue until stopped (SIGINT
+        or SIGTERM: the current job finishes first). Needs IMGCLF_REDIS_URL; exits 2 without
+        it, and waits and reconnects when Redis goes away. Start as many as needed, on any
+        machine that reaches the Redis.
 
-    prepare = commands.add_parser("prepare", help="fill the image catalogue and model cache")
+        example:
+          IMGCLF_REDIS_URL=redis://localhost:6379/0 imgclf worker
+        """,
+    )
+
+    prepare = _add_command(
+        commands,
+        "prepare",
+        "fill the image catalogue and the model cache before the service starts",
+        """
+        Write the offline sample photos into the image catalogue (IMGCLF_IMAGE_DIR) and, unless
+        IMGCLF_RUNTIME=torch, export the available models to ONNX into the model cache
+        (IMGCLF_MODEL_DIR), for workers that cannot write it.
+
+        --download also fetches torchvision's weights for the models of IMGCLF_MODELS (SHA-256
+        checked; from IMGCLF_WEIGHTS_MIRROR if set) and the ImageNet sample images
+        (IMGCLF_IMAGENET_SAMPLES_URL). Restart running workers afterwards: they load the
+        models when they start.
+
+        examples:
+          imgclf prepare
+          imgclf prepare --download
+        """,
+    )
     prepare.add_argument(
         "--download",
         action="store_true",
         help="also download torchvision weights and the ImageNet sample images (needs internet)",
     )
 
-    bench = commands.add_parser("bench", help="measure model, pipeline, queue and end-to-end speed")
-    bench.add_argument("--smoke", action="store_true", help="a seconds-long run that checks the harness")
-    bench.add_argument("--out", type=Path, default=Path("docs"), help="folder for benchmarks.md/.json/.png")
-    bench.add_argument("--repeats", type=int, help="repeats of every measurement (median reported)")
+    bench = _add_command(
+        commands,
+        "bench",
+        "measure model, pipeline, queue and end-to-end speed; write the report",
+        """
+        Measure, on this machine and with the worker's own pipeline: forward passes per runtime
+        and batch size, the pipeline alone, jobs/s through the queue with 1 and N workers, end
+        to end over HTTP with the default setup, the lesson's design, and memory. It starts
+        its own Redis, workers and web server in a temporary folder (IMGCLF_REDIS_URL is not
+        used), then writes benchmarks.md, benchmarks.json and benchmarks.png into --out. A full
+        run takes minutes.
+
+        examples:
+          imgclf bench --smoke --out /tmp/bench       # checks the harness; not for numbers
+          imgclf bench                                # rewrites docs/benchmarks.*
+          imgclf bench --render docs/benchmarks.json  # the report again, nothing measured
+        """,
+    )
+    bench.add_argument(
+        "--smoke", action="store_true", help="a short run (one model, one repeat) that checks the harness"
+    )
+    bench.add_argument(
+        "--out",
+        type=Path,
+        default=Path("docs"),
+        metavar="DIR",
+        help="folder for benchmarks.md/.json/.png (default docs)",
+    )
+    bench.add_argument(
+        "--repeats",
+        type=int,
+        metavar="N",
+        help="repeats of every measurement, median reported (default 3; 1 with --smoke)",
+    )
     bench.add_argument("--render", type=Path, metavar="JSON", help="only rewrite the report from a run's raw JSON")
 
-    healthcheck = commands.add_parser("healthcheck", help="exit 0 if this container's process is healthy")
+    healthcheck = _add_command(
+        commands,
+        "healthcheck",
+        "exit 0 if this host's web server (or, with --worker, a worker) is healthy",
+        """
+        For container health checks. Exit 0 if the web server on this host answers
+        http://127.0.0.1:$IMGCLF_PORT/healthz with 200 within 3 s; otherwise print why and exit
+        1. With --worker: exit 0 if a worker of this host (by host name) is ready in the Redis
+        of IMGCLF_REDIS_URL (models loaded, heartbeat fresh).
+
+        examples:
+          imgclf healthcheck
+          imgclf healthcheck --worker
+        """,
+    )
     healthcheck.add_argument(
         "--worker", action="store_true", help="check the worker on this host instead of the web server"
     )
 
-    classify = commands.add_parser(
+    classify = _add_command(
+        commands,
         "classify",
-        help="classify image files through a running service (--url), or one here as a worker does",
-        description="With --url (or IMGCLF_URL): send each FILE to that service's API, wait for the jobs and "
-        "print their top 5; exit 1 if any failed or was refused. Without: classify one FILE in this process, "
-        "with the model loaded here, without the queue.",
+        "classify image files through a running service (--url), or one here as a worker does",
+        """
+        With --url (or IMGCLF_URL): send each FILE to that service's API, wait for the jobs
+        and print their top 5; exit 1 if any failed or was refused. Without: classify one FILE
+        in this process, with the model loaded here (IMGCLF_MODEL_DIR, IMGCLF_RUNTIME), without
+        the queue.
+
+        examples:
+          imgclf classify efficientnet_lite0 my-photo.jpg
+          imgclf classify --url http://127.0.0.1:8000 efficientnet_lite0 a.jpg b.png
+        """,
     )
     classify.add_argument("model_id", metavar="MODEL", help="model id, e.g. efficientnet_lite0")
     classify.add_argument(
@@ -90,6 +215,18 @@ def _parser() -> argparse.ArgumentParser:
         help="with --url: give up waiting for the jobs after this long (default 300; they go on on the service)",
     )
     return parser
+
+
+def _add_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str, description: str
+) -> argparse.ArgumentParser:
+    # Raw: the descriptions are wrapped by hand, so that their examples keep their lines.
+    return commands.add_parser(
+        name,
+        help=help,
+        description=textwrap.dedent(description).strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def _add_bind_options(parser: argparse.ArgumentParser) -> None:

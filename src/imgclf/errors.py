@@ -8,6 +8,7 @@ ServiceError                   500, the base: rendered by one handler per surfac
 ├── NotFound                   404
 │   ├── UnknownJob             no job with that id (never existed, expired, or not ours)
 │   └── UnknownImage           no image with that id in the catalogue
+├── NotFinished                409, the job has no result (yet) for what was asked
 ├── CrossSiteRequest           403, a form posted from another site (CSRF)
 ├── RequestTimeout             408, the client sent its body too slowly
 ├── RequestTooLarge            413, the body is over the route's limit
@@ -87,6 +88,18 @@ class UnknownJob(NotFound):
 class UnknownImage(NotFound):
     def __init__(self, image_id: str) -> None:
         super().__init__(f"No image {image_id!r} in the catalogue; GET /api/v1/images (or /info) lists the image ids.")
+
+
+class NotFinished(ServiceError):
+    """Something only a succeeded job has (its chart) was asked of one that has not succeeded."""
+
+    status_code = 409
+
+    def __init__(self, status: str) -> None:
+        if status in ("queued", "running"):
+            super().__init__(f"The job is {status}: its chart exists once it has succeeded; try again shortly.")
+        else:
+            super().__init__(f"The job {status}: it has no result to draw.")
 
 
 class CrossSiteRequest(ServiceError):

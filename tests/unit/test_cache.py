@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from imgclf.images.adjustments import NONE, Adjustments
 from imgclf.images.digests import FileDigests
 from imgclf.jobs.cache import cache_key
 
@@ -22,5 +23,14 @@ def test_each_owner_has_its_own_memo(tmp_path: Path) -> None:
 
 def test_the_key_names_model_weights_version_and_bytes() -> None:
     key = cache_key("efficientnet_lite0", "f" * 64)
-    assert key == "imgclf:cache:v2:efficientnet_lite0:efficientnet-lite0-57934424.pth:" + "f" * 64
+    assert key == "imgclf:cache:v3:efficientnet_lite0:efficientnet-lite0-57934424.pth:" + "f" * 64
     assert cache_key("efficientnet_lite1", "f" * 64) != key
+
+
+def test_adjustments_get_entries_of_their_own_and_none_is_the_plain_key() -> None:
+    plain = cache_key("efficientnet_lite0", "f" * 64)
+    assert cache_key("efficientnet_lite0", "f" * 64, NONE) == plain
+    brighter = cache_key("efficientnet_lite0", "f" * 64, Adjustments(brightness=1.2))
+    turned = cache_key("efficientnet_lite0", "f" * 64, Adjustments(rotate=90))
+    assert len({plain, brighter, turned}) == 3
+    assert cache_key("efficientnet_lite0", "f" * 64, Adjustments(brightness=1.2)) == brighter

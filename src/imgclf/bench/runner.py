@@ -36,6 +36,7 @@ from imgclf.models.registry import MODELS, model_availability
 from imgclf.models.runtimes import RUNTIMES, Runtime, accelerate, probe_batch
 from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
 from imgclf.ops.processes import spawn, stop, wait_for_http, wait_for_workers
+from imgclf.ops.progress import progress
 
 Results = dict[str, Any]
 
@@ -84,7 +85,7 @@ def run_benchmark(options: BenchOptions, log: Callable[[str], None] = print) -> 
     torch.set_num_threads(cores)  # as one default worker
     results: Results = {"machine": machine(), "options": _options_summary(options)}
     log(f"benchmark on {results['machine']['cpu']} ({cores} cores)")
-    with tempfile.TemporaryDirectory(prefix="imgclf-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="imgclf-bench-") as tmp, progress(6, "benchmark") as bar:
         root = Path(tmp)
         install_sample_photos(root / "images")
         settings = Settings(
@@ -96,8 +97,10 @@ def run_benchmark(options: BenchOptions, log: Callable[[str], None] = print) -> 
         paths = [settings.image_dir / image_id for image_id in ImageCatalogue(settings.image_dir).ids()]
         log("1/6 model only")
         results["model_only"] = model_only(options, settings, paths)
+        bar.advance()
         log("2/6 pipeline")
         results["pipeline"] = pipeline(options, settings, paths)
+        bar.advance()
         redis = EmbeddedRedis(root / "redis")
         redis.start()
         try:
@@ -105,13 +108,17 @@ def run_benchmark(options: BenchOptions, log: Callable[[str], None] = print) -> 
             connection = Redis.from_url(redis.url)
             log("3/6 workers")
             results["workers"] = workers(options, settings, connection, paths)
+            bar.advance()
             log("4/6 end to end")
             assert redis.process is not None
             results["end_to_end"] = end_to_end(options, settings, [path.name for path in paths], redis.process.pid)
+            bar.advance()
             log("5/6 the lesson's design")
             results["baseline"] = lesson_baseline(options, settings, connection, paths)
+            bar.advance()
             log("6/6 memory")
             results["memory"] = {**results["end_to_end"].pop("memory"), **worker_memory(settings, connection)}
+            bar.advance()
             connection.close()
         finally:
             redis.stop()

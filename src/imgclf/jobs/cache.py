@@ -2,7 +2,8 @@
 so a repeated request is answered from Redis without touching a worker.
 
 Key: model id + weights file name (its version: the file names carry a hash) + SHA-256 of the
-image bytes, so a catalogue photo and the same photo uploaded share one entry. Workers fill
+image bytes + the adjustments asked for (none: nothing), so a catalogue photo and the same photo
+uploaded share one entry, and the same photo made brighter has one of its own. Workers fill
 the cache when a job finishes; the web process looks it up before enqueueing. A hit becomes an
 RQ job of its own that is finished from the start (its result written, `meta.cached` true,
 never on the queue), so a job id is always an RQ job: its status is read like any other's and
@@ -19,12 +20,14 @@ from rq.job import JobStatus
 from rq.results import Result
 from rq.utils import now
 
+from imgclf.images.adjustments import NONE, Adjustments
 from imgclf.jobs.metrics import CACHE_KEY as CACHE_METRICS_KEY
 from imgclf.jobs.queue import CACHED_META_KEY, make_queue
 from imgclf.models.registry import MODELS
 
-CACHE_PREFIX = "imgclf:cache:v2:"
-"""v2: entries hold `imgclf.jobs.results`' shape (v1 held [label, percent] pairs; they just expire)."""
+CACHE_PREFIX = "imgclf:cache:v3:"
+"""v3: entries hold `imgclf.jobs.results`' shape with histograms (v2 had none, v1 held [label,
+percent] pairs; they just expire)."""
 
 IN_FLIGHT_PREFIX = "imgclf:inflight:"
 
@@ -34,13 +37,19 @@ return 0
 """
 
 
-def cache_key(model_id: str, digest: str) -> str:
-    return f"{CACHE_PREFIX}{model_id}:{MODELS[model_id].weights_file}:{digest}"
+def cache_key(model_id: str, digest: str, adjustments: Adjustments = NONE) -> str:
+    return f"{CACHE_PREFIX}{_work(model_id, digest, adjustments)}"
 
 
-def in_flight_key(model_id: str, digest: str) -> str:
+def in_flight_key(model_id: str, digest: str, adjustments: Adjustments = NONE) -> str:
     """Where the job now classifying these bytes with this model is named, while it is queued or running."""
-    return f"{IN_FLIGHT_PREFIX}{model_id}:{MODELS[model_id].weights_file}:{digest}"
+    return f"{IN_FLIGHT_PREFIX}{_work(model_id, digest, adjustments)}"
+
+
+def _work(model_id: str, digest: str, adjustments: Adjustments) -> str:
+    """What gives the same answer: the model's weights, the image bytes and the adjustments."""
+    work = f"{model_id}:{MODELS[model_id].weights_file}:{digest}"
+    return f"{work}:{adjustments.key()}" if not adjustments.is_identity else work
 
 
 def forget_in_flight(connection: Redis, key: str, job_id: str) -> None:
@@ -54,7 +63,7 @@ def remember(connection: Redis, key: str, result: dict[str, Any], ttl: int) -> N
 
 
 def answer_from_cache(
-    connection: Redis, key: str, task: str, args: tuple[str, str], meta: dict[str, Any], result_ttl: int, job_id: str
+    connection: Redis, key: str, task: str, args: tuple[Any, ...], meta: dict[str, Any], result_ttl: int, job_id: str
 ) -> bool:
     """True if the cache held a result: job `job_id` now holds it, finished."""
     lookup = connection.pipeline(transaction=False)

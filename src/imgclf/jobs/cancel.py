@@ -15,6 +15,7 @@ from rq.exceptions import InvalidJobOperation
 from rq.job import Job
 from rq.results import Result
 
+from imgclf.images.adjustments import from_job
 from imgclf.jobs import uploads
 from imgclf.jobs.cache import cache_key, forget_in_flight, in_flight_key
 from imgclf.jobs.queue import IMAGE_META_KEY
@@ -37,8 +38,9 @@ def cancel_job(connection: Redis, job: Job, ttl: int) -> None:
         uploads.release(connection, sha256, job.id)
         if model_id:
             # The person deleted their photo's job: the service keeps no answer about that photo either.
-            connection.delete(cache_key(model_id, sha256))
-            forget_in_flight(connection, in_flight_key(model_id, sha256), job.id)
+            adjustments = from_job(job.args[2] if len(job.args) > 2 else None)
+            connection.delete(cache_key(model_id, sha256, adjustments))
+            forget_in_flight(connection, in_flight_key(model_id, sha256, adjustments), job.id)
 
 
 def mark(connection: Redis, job_id: str, ttl: int) -> None:

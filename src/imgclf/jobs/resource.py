@@ -12,6 +12,7 @@ from typing import Any
 from redis import Redis
 from rq.job import Job, JobStatus
 
+from imgclf.images.adjustments import from_job
 from imgclf.jobs import results
 from imgclf.jobs.eta import seconds_to_drain
 from imgclf.jobs.metrics import mean_job_seconds
@@ -78,14 +79,17 @@ def describe(connection: Redis, job: Job) -> dict[str, Any]:
         "status": status,
         "model": job.args[0] if job.args else None,
         "image": _image(job),
-        "created_at": _rfc3339(job.created_at),
-        "started_at": _rfc3339(job.started_at) if status != "queued" else None,
-        "finished_at": _rfc3339(job.ended_at) if status not in UNFINISHED else None,
+        "adjustments": _adjustments(job),
+        "created_at": rfc3339(job.created_at),
+        "started_at": rfc3339(job.started_at) if status != "queued" else None,
+        "finished_at": rfc3339(job.ended_at) if status not in UNFINISHED else None,
         "position": position,
         "eta_seconds": eta,
         "attempt": int(job.meta.get(ATTEMPT_META_KEY, 1)),
         "cached": bool(job.meta.get(CACHED_META_KEY)),
-        "result": {"top5": results.top5(result)} if status == "succeeded" else None,
+        "result": {"top5": results.top5(result), "histogram": results.histogram(result)}
+        if status == "succeeded"
+        else None,
         "timings_ms": _timings(job, status, result),
         "error": _error(job, status),
         "links": links(job.id),
@@ -101,13 +105,23 @@ def _position(connection: Redis, job: Job) -> int:
 
 
 def _image(job: Job) -> dict[str, Any]:
-    meta = job.meta.get(IMAGE_META_KEY)
+    return shown_image(job.meta.get(IMAGE_META_KEY), job.args)
+
+
+def shown_image(meta: object, args: Any = ()) -> dict[str, Any]:
+    """The resource's `image` for a job's image meta (`args`, the job's arguments, for older jobs)."""
     if isinstance(meta, dict) and meta.get("kind") == "upload":
         return {key: meta.get(key) for key in ("sha256", "format", "width", "height", "filename")}
     if isinstance(meta, dict) and meta.get("kind") == "catalogue":
         return {"id": meta.get("id")}
     # A job queued by an older version (no meta): its arguments name the catalogue photo.
-    return {"id": job.args[1] if len(job.args) > 1 else None}
+    return {"id": args[1] if len(args) > 1 else None}
+
+
+def _adjustments(job: Job) -> dict[str, Any] | None:
+    """What the job was asked to change before classifying, all six values; None for nothing."""
+    adjustments = from_job(job.args[2] if len(job.args) > 2 else None)
+    return None if adjustments.is_identity else adjustments.as_dict()
 
 
 def _timings(job: Job, status: str, result: Any) -> dict[str, float | None]:
@@ -152,7 +166,7 @@ def _ms(start: datetime | None, end: datetime | None) -> float | None:
     return round(seconds * 1000, 3) if seconds is not None else None
 
 
-def _rfc3339(moment: datetime | None) -> str | None:
+def rfc3339(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return _aware(moment).isoformat(timespec="milliseconds").replace("+00:00", "Z")

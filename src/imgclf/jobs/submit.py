@@ -22,6 +22,7 @@ from rq import Queue
 
 from imgclf.config import Settings
 from imgclf.errors import QueueFull, TooManyRequests
+from imgclf.images.adjustments import NONE, Adjustments
 from imgclf.images.digests import FileDigests
 from imgclf.jobs import cancel, rate_limit, uploads
 from imgclf.jobs.cache import answer_from_cache, cache_key, in_flight_key
@@ -47,6 +48,14 @@ class Order:
     image_meta: dict[str, Any]
     """What the job resource shows as `image`."""
     callback_url: str | None = None
+    adjustments: Adjustments = NONE
+    """Applied by the worker before classifying; part of the cache key."""
+
+    @property
+    def job_args(self) -> tuple[Any, ...]:
+        """The job function's arguments after the worker's context: model, image, adjustments if any."""
+        base: tuple[Any, ...] = (self.model_id, self.image_ref)
+        return base if self.adjustments.is_identity else (*base, self.adjustments.as_dict())
 
 
 @dataclass(frozen=True)
@@ -81,7 +90,6 @@ def submit_order(
             if settings.rate_limit_per_minute and client:
                 rate_limit.take(connection, client, settings.rate_limit_per_minute)
             job_id = str(uuid.uuid4())
-            args = (order.model_id, order.image_ref)
             meta: dict[str, Any] = {IMAGE_META_KEY: order.image_meta}
             # Reusing a running job is a cache of work in progress: off with the result cache.
             reuse = bool(settings.result_cache_ttl) and upload is None
@@ -91,8 +99,10 @@ def submit_order(
             _keep_upload(connection, settings, upload, job_id)
             try:
                 if settings.result_cache_ttl and not order.callback_url:
-                    key = cache_key(order.model_id, order.digest)
-                    if answer_from_cache(connection, key, order.task, args, meta, settings.result_ttl, job_id):
+                    key = cache_key(order.model_id, order.digest, order.adjustments)
+                    if answer_from_cache(
+                        connection, key, order.task, order.job_args, meta, settings.result_ttl, job_id
+                    ):
                         return Ticket(job_id)
                 if order.callback_url:
                     meta[CALLBACK_META_KEY] = order.callback_url
@@ -102,7 +112,12 @@ def submit_order(
                     uploads.release(connection, upload.photo.sha256, job_id)
                 raise
             if reuse:
-                connection.set(in_flight_key(order.model_id, order.digest), job_id, nx=True, ex=settings.result_ttl)
+                connection.set(
+                    in_flight_key(order.model_id, order.digest, order.adjustments),
+                    job_id,
+                    nx=True,
+                    ex=settings.result_ttl,
+                )
             return Ticket(job_id)
     except (TooManyRequests, QueueFull) as exc:
         with contextlib.suppress(RedisError):  # a metric must not hide the real answer
@@ -123,7 +138,7 @@ def _in_flight(connection: Redis, order: Order) -> str | None:
     """The id of a job queued or running for the same catalogue photo and model, if there is one."""
     if order.callback_url:  # its webhook must fire for this request: a job of its own
         return None
-    raw = connection.get(in_flight_key(order.model_id, order.digest))
+    raw = connection.get(in_flight_key(order.model_id, order.digest, order.adjustments))
     if not isinstance(raw, bytes):
         return None
     job_id = raw.decode()
@@ -141,8 +156,7 @@ def _enqueue(queue: Queue, settings: Settings, order: Order, job_id: str, meta: 
     _refuse_past(queue, bound, queue.count)
     job = queue.enqueue(
         order.task,
-        order.model_id,
-        order.image_ref,
+        *order.job_args,
         job_id=job_id,
         meta=meta,
         job_timeout=settings.job_timeout,

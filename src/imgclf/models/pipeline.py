@@ -2,7 +2,9 @@
 
 The worker's jobs, `imgclf classify` and the benchmark all run an image through `Pipeline.run`,
 so what is measured is what is served. Decoding is `imgclf.images.decoding.open_rgb` (limits,
-EXIF orientation, transparency on white), reduced to what the model's own resize needs.
+EXIF orientation, transparency on white), reduced to what the model's own resize needs. A job's
+adjustments (`imgclf.images.adjustments`) are applied to the decoded picture, and its histograms
+counted from the result, as part of the preprocess phase.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from imgclf.images.adjustments import NONE, Adjustments
 from imgclf.images.decoding import open_rgb
+from imgclf.images.histogram import histograms
 from imgclf.models.classifier import Classifier, Prediction
 
 PHASES = ("decode", "preprocess", "inference")
@@ -26,6 +30,8 @@ class Outcome:
     seconds: dict[str, float]
     class_indices: tuple[int, ...] = ()
     """The class index of each of `top`, in the same order."""
+    histogram: dict[str, list[int]] | None = None
+    """The picture's histograms (`imgclf.images.histogram`), when asked for."""
 
 
 class Pipeline:
@@ -39,11 +45,16 @@ class Pipeline:
     def runtime(self) -> str:
         return self.classifier.runtime
 
-    def run(self, source: Path | bytes, k: int = 5) -> Outcome:
-        """Classify one image file or upload. Raises InvalidImage for one that is not a usable image."""
+    def run(
+        self, source: Path | bytes, k: int = 5, adjustments: Adjustments = NONE, histogram: bool = False
+    ) -> Outcome:
+        """Classify one image file or upload, adjusted first, with its histograms if `histogram`.
+        Raises InvalidImage for one that is not a usable image."""
         started = time.perf_counter()
         image = open_rgb(source, self.max_pixels, self.classifier.decode_size)
         decoded = time.perf_counter()
+        image = adjustments.apply(image)
+        counts = histograms(image) if histogram else None
         batch = self.classifier.preprocess([image])
         preprocessed = time.perf_counter()
         ranked = self.classifier.top_k_indexed(self.classifier.predict(batch), k)[0]
@@ -52,4 +63,5 @@ class Pipeline:
             [(label, percent) for _, label, percent in ranked],
             {"decode": decoded - started, "preprocess": preprocessed - decoded, "inference": ended - preprocessed},
             tuple(index for index, _, _ in ranked),
+            counts,
         )

@@ -18,6 +18,7 @@ from imgclf.config import Settings
 from imgclf.images.catalogue import IMAGE_SUFFIXES
 from imgclf.images.samples import install_sample_photos, write_atomically
 from imgclf.models.registry import MODELS, model_availability, torch_hub_checkpoints
+from imgclf.ops.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,9 @@ MAX_IMAGE_BYTES = 50 << 20
 MAX_DOWNLOAD_BYTES = 1 << 30
 """A download larger than this is refused (the ImageNet samples zip is about 100 MB)."""
 
+CHUNK_BYTES = 1 << 20
+"""The sample archive is read this much at a time, so that its bar moves."""
+
 
 def download_weights(settings: Settings, model_ids: list[str] | None = None) -> list[str]:
     """Fetch torchvision weights into the model cache (hash-checked); return the ids fetched."""
@@ -34,31 +38,50 @@ def download_weights(settings: Settings, model_ids: list[str] | None = None) -> 
     import torchvision.models
 
     checkpoints = torch_hub_checkpoints(settings.model_dir)
+    specs = [MODELS[model_id] for model_id in model_ids or settings.models]
+    missing = [
+        (spec, weights)
+        for spec in specs
+        if (weights := spec.torchvision_weights) is not None and not spec.weights_path(settings.model_dir).is_file()
+    ]
     fetched = []
-    for model_id in model_ids or settings.models:
-        spec = MODELS[model_id]
-        if spec.torchvision_weights is None or spec.weights_path(settings.model_dir).is_file():
-            continue
-        url = torchvision.models.get_weight(spec.torchvision_weights).url
-        if settings.weights_mirror:
-            url = f"{settings.weights_mirror.rstrip('/')}/{spec.weights_file}"
-        log.info("downloading %s weights from %s", model_id, url)
-        checkpoints.mkdir(parents=True, exist_ok=True)
-        # torch.hub's own download: it checks the file's SHA-256 against the prefix in its name
-        # and keeps nothing that does not match.
-        match = torch.hub.HASH_REGEX.search(spec.weights_file)
-        torch.hub.download_url_to_file(
-            url, str(checkpoints / spec.weights_file), hash_prefix=match.group(1) if match else None
-        )
-        fetched.append(model_id)
+    with progress(len(missing), "torchvision weights") as bar:
+        for spec, weights in missing:
+            url = torchvision.models.get_weight(weights).url
+            if settings.weights_mirror:
+                url = f"{settings.weights_mirror.rstrip('/')}/{spec.weights_file}"
+            log.info("downloading %s weights from %s", spec.id, url)
+            checkpoints.mkdir(parents=True, exist_ok=True)
+            # torch.hub's own download: it checks the file's SHA-256 against the prefix in its name
+            # and keeps nothing that does not match. Its own bar is off: ours counts the files, and
+            # its bar would be written into logs too.
+            match = torch.hub.HASH_REGEX.search(spec.weights_file)
+            torch.hub.download_url_to_file(
+                url, str(checkpoints / spec.weights_file), hash_prefix=match.group(1) if match else None, progress=False
+            )
+            fetched.append(spec.id)
+            bar.advance()
     return fetched
 
 
 def download_imagenet_samples(settings: Settings) -> list[str]:
     """Fetch the lesson's ImageNet sample zip and add its images to the catalogue."""
     log.info("downloading ImageNet sample images from %s", settings.imagenet_samples_url)
-    with urllib.request.urlopen(settings.imagenet_samples_url, timeout=60) as response:
-        payload = response.read(MAX_DOWNLOAD_BYTES + 1)
+    chunks: list[bytes] = []
+    size = 0
+    with (
+        urllib.request.urlopen(settings.imagenet_samples_url, timeout=60) as response,
+        progress(response.length, "ImageNet sample images", in_bytes=True) as bar,
+    ):
+        # In chunks, for the bar; still at most one byte past the limit, as one read would be.
+        while size <= MAX_DOWNLOAD_BYTES:
+            chunk = response.read(min(CHUNK_BYTES, MAX_DOWNLOAD_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            bar.advance(len(chunk))
+    payload = b"".join(chunks)
     if len(payload) > MAX_DOWNLOAD_BYTES:
         raise ValueError("the sample-image archive is larger than 1 GiB; refusing it")
     return extract_images(payload, settings.image_dir)
@@ -93,11 +116,14 @@ def export_models(settings: Settings) -> list[Path]:
     from imgclf.models.loading import load_classifier
     from imgclf.models.runtimes import export_onnx, probe_batch
 
+    available = model_availability(settings.models, settings.model_dir).available
     exported = []
-    for model_id in model_availability(settings.models, settings.model_dir).available:
-        reference = load_classifier(MODELS[model_id], settings.model_dir)
-        input_size = probe_batch(reference).shape[-1]
-        exported.append(export_onnx(reference, MODELS[model_id], settings.model_dir, input_size))
+    with progress(len(available), "ONNX exports") as bar:
+        for model_id in available:
+            reference = load_classifier(MODELS[model_id], settings.model_dir)
+            input_size = probe_batch(reference).shape[-1]
+            exported.append(export_onnx(reference, MODELS[model_id], settings.model_dir, input_size))
+            bar.advance()
     return exported
 
 

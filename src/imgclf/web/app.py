@@ -35,6 +35,7 @@ from imgclf.web.api.lesson import router as api_router
 from imgclf.web.api.operations import router as operations_router
 from imgclf.web.api.v1.catalogue import router as v1_catalogue
 from imgclf.web.api.v1.classifications import router as v1_classifications
+from imgclf.web.api.v1.comparisons import router as v1_comparisons
 from imgclf.web.api.v1.docs import complete_openapi
 from imgclf.web.error_response import error_response, is_api_v1, plain_error
 from imgclf.web.middleware.body_limits import BodyLimitMiddleware
@@ -100,6 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(web_router)
     app.include_router(api_router)
     app.include_router(v1_classifications)
+    app.include_router(v1_comparisons)
     app.include_router(v1_catalogue)
     app.include_router(operations_router)
     Instrumentator(

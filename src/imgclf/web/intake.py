@@ -10,13 +10,16 @@ The client's file name is kept as data only (shown back, never a path), cut to 2
 
 from __future__ import annotations
 
+import json
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from imgclf.errors import InvalidRequest
+from imgclf.images.adjustments import NONE, Adjustments, parse_adjustments
 from imgclf.images.uploads import inspect_upload
 from imgclf.jobs.queue import CLASSIFY_UPLOAD_TASK
 from imgclf.jobs.submit import Order, Upload, catalogue_order
@@ -37,6 +40,8 @@ class FieldNames:
     file: str = "file"
     for_people: bool = False
     """The form speaks to a person picking from a page; the API names the fields a program sends."""
+    adjustments: str = "adjustments."
+    """Prefix of the adjustments' field names: the API nests them in one object, the form does not."""
 
     def no_model(self) -> str:
         return "Pick a model." if self.for_people else f"Send {self.model}: a model id."
@@ -60,10 +65,19 @@ async def read_order(
     image_id: object,
     file: object,
     callback_url: str | None = None,
+    adjustments: object = None,
 ) -> tuple[Order, Upload | None]:
     """The order for these fields, with the upload to keep if one was sent. InvalidRequest per
-    field; UnsupportedImage, ImageTooLarge or InvalidImage for an upload that is not a usable image."""
+    field; UnsupportedImage, ImageTooLarge or InvalidImage for an upload that is not a usable image.
+
+    `adjustments`: a mapping of the adjustments' fields, or (a multipart API request) one JSON
+    object as text, or None."""
     errors: dict[str, str] = {}
+    asked = NONE
+    try:
+        asked = _adjustments(adjustments, names.adjustments)
+    except InvalidRequest as exc:
+        errors.update(exc.field_errors)
     model_error = choices.model_problem(model_id)
     if model_error:
         errors[names.model] = model_error.replace("Pick a model.", names.no_model())
@@ -92,13 +106,45 @@ async def read_order(
         assert isinstance(image_id, str)
         path = state.catalogue.path(image_id)
         order = await run_in_threadpool(catalogue_order, state.digests, model_id, image_id, path)
-        return replace(order, callback_url=callback_url), None
+        return replace(order, callback_url=callback_url, adjustments=asked), None
     assert isinstance(file, UploadFile)
     data = await file.read()
     inspected = await run_in_threadpool(inspect_upload, data, state.settings.max_image_pixels)
     photo = UploadedPhoto(inspected.sha256, inspected.format, inspected.width, inspected.height, _filename(file))
-    order = Order(model_id, CLASSIFY_UPLOAD_TASK, inspected.sha256, inspected.sha256, as_meta(photo), callback_url)
+    order = Order(
+        model_id, CLASSIFY_UPLOAD_TASK, inspected.sha256, inspected.sha256, as_meta(photo), callback_url, asked
+    )
     return order, Upload(photo, data, inspected.display)
+
+
+def read_models(choices: Choices, raw: object, field: str) -> list[str]:
+    """The models a comparison asks for, in the order sent, each once; all that may be picked when
+    none are named. InvalidRequest (naming `field`) for an unknown or unavailable one."""
+    if raw is None or raw == []:
+        if not choices.models:
+            raise InvalidRequest({field: "No model is available on this server (run `imgclf prepare`)."})
+        return list(choices.models)
+    if not isinstance(raw, list) or not all(isinstance(model_id, str) for model_id in raw):
+        raise InvalidRequest({field: "Send a list of model ids."})
+    problems = [problem for model_id in raw if (problem := choices.model_problem(model_id))]
+    if problems:
+        raise InvalidRequest({field: problems[0]})
+    return list(dict.fromkeys(raw))
+
+
+def _adjustments(raw: object, prefix: str) -> Adjustments:
+    if raw is None or raw == "":
+        return NONE
+    if isinstance(raw, str):  # multipart: one field of JSON text
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raw = None
+        if not isinstance(raw, dict):
+            raise InvalidRequest({prefix.rstrip("."): 'Send a JSON object, e.g. {"brightness": 1.2, "rotate": 90}.'})
+    if not isinstance(raw, Mapping):
+        raise InvalidRequest({prefix.rstrip("."): "Send an object of adjustments."})
+    return parse_adjustments(raw, prefix)
 
 
 def _filename(file: UploadFile) -> str | None:

@@ -19,6 +19,7 @@ from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
 from imgclf.errors import ClassificationError, ServiceError
+from imgclf.images.adjustments import NONE, Adjustments, from_job
 from imgclf.jobs import cancel, uploads
 from imgclf.jobs.cache import cache_key, forget_in_flight, in_flight_key, remember
 from imgclf.jobs.metrics import record_job
@@ -44,18 +45,23 @@ class JobCanceled(ServiceError):
         super().__init__("The job was canceled (DELETE) before its result was stored.")
 
 
-def classify(context: WorkerContext, model_id: str, image_id: str) -> dict[str, Any]:
-    """Top 5 of one catalogue image with one loaded model (see `imgclf.jobs.results`)."""
+def classify(
+    context: WorkerContext, model_id: str, image_id: str, adjustments: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Top 5 and histograms of one catalogue image, adjusted first, with one loaded model (see
+    `imgclf.jobs.results`)."""
 
     def load() -> tuple[Path, str]:
         path = context.catalogue.path(image_id)  # once: the run and the cache key both need it
         return path, context.digests.of(path)
 
-    return _classify(context, model_id, image_id, load)
+    return _classify(context, model_id, image_id, load, adjustments)
 
 
-def classify_upload(context: WorkerContext, model_id: str, sha256: str) -> dict[str, Any]:
-    """Top 5 of one uploaded photo, read from the upload store by its SHA-256."""
+def classify_upload(
+    context: WorkerContext, model_id: str, sha256: str, adjustments: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """As `classify`, for an uploaded photo read from the upload store by its SHA-256."""
 
     def load() -> tuple[bytes, str]:
         job = get_current_job()
@@ -64,7 +70,7 @@ def classify_upload(context: WorkerContext, model_id: str, sha256: str) -> dict[
             raise ClassificationError(UPLOAD_GONE)
         return data, sha256
 
-    return _classify(context, model_id, f"upload {sha256[:12]}", load)
+    return _classify(context, model_id, f"upload {sha256[:12]}", load, adjustments)
 
 
 TASKS: dict[str, Callable[..., Any]] = {CLASSIFY_TASK: classify, CLASSIFY_UPLOAD_TASK: classify_upload}
@@ -72,7 +78,11 @@ TASKS: dict[str, Callable[..., Any]] = {CLASSIFY_TASK: classify, CLASSIFY_UPLOAD
 
 
 def _classify(
-    context: WorkerContext, model_id: str, described: str, load: Callable[[], tuple[Path | bytes, str]]
+    context: WorkerContext,
+    model_id: str,
+    described: str,
+    load: Callable[[], tuple[Path | bytes, str]],
+    asked: dict[str, Any] | None,
 ) -> dict[str, Any]:
     job = get_current_job()
     durations: dict[str, float] = {}
@@ -80,10 +90,12 @@ def _classify(
         durations["queue_wait"] = max(0.0, (job.started_at - job.enqueued_at).total_seconds())
     status = "failed"
     digest = None
+    adjustments = NONE
     try:
         _stop_if_canceled(job)
+        adjustments = from_job(asked)
         source, digest = load()
-        outcome = _run(context, model_id, source)
+        outcome = _run(context, model_id, source, adjustments)
         # The metrics' "preprocess" phase has always included the decode (see jobs.metrics.PHASES).
         durations["preprocess"] = outcome.seconds["decode"] + outcome.seconds["preprocess"]
         durations["inference"] = outcome.seconds["inference"]
@@ -103,25 +115,26 @@ def _classify(
         raise
     finally:
         if job is not None:
-            _record(job, status, durations, in_flight_key(model_id, digest) if digest else None)
+            _record(job, status, durations, in_flight_key(model_id, digest, adjustments) if digest else None)
     label, percent = outcome.top[0]
     log.info("%s on %s -> %s (%.1f %%)", model_id, described, label, percent)
     ranked = [
         (index, label, percent) for index, (label, percent) in zip(outcome.class_indices, outcome.top, strict=True)
     ]
     if job is not None and context.result_cache_ttl:
-        _fill_cache(job.connection, context, model_id, digest, make_result(ranked, None))
-    return make_result(ranked, outcome.seconds)
+        key = cache_key(model_id, digest, adjustments)
+        _fill_cache(job.connection, context, key, make_result(ranked, None, outcome.histogram))
+    return make_result(ranked, outcome.seconds, outcome.histogram)
 
 
-def _run(context: WorkerContext, model_id: str, source: Path | bytes) -> Outcome:
+def _run(context: WorkerContext, model_id: str, source: Path | bytes, adjustments: Adjustments) -> Outcome:
     pipeline = context.pipelines.get(model_id)
     if pipeline is None:
         raise ClassificationError(
             f"Model {model_id!r} is not loaded by the worker that took this job; "
             "its weights may have been added after the worker started (restart the workers)."
         )
-    return pipeline.run(source)
+    return pipeline.run(source, adjustments=adjustments, histogram=True)
 
 
 def _stop_if_canceled(job: Job | None) -> None:
@@ -129,10 +142,10 @@ def _stop_if_canceled(job: Job | None) -> None:
         raise JobCanceled()
 
 
-def _fill_cache(connection: Redis, context: WorkerContext, model_id: str, digest: str, result: dict[str, Any]) -> None:
+def _fill_cache(connection: Redis, context: WorkerContext, key: str, result: dict[str, Any]) -> None:
     # The cache only saves work; a failure to fill it must not fail the job.
     try:
-        remember(connection, cache_key(model_id, digest), result, context.result_cache_ttl)
+        remember(connection, key, result, context.result_cache_ttl)
     except RedisError:
         log.warning("could not fill the result cache", exc_info=True)
 

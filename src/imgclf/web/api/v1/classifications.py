@@ -16,28 +16,26 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData, UploadFile
 
 from imgclf.errors import (
-    InvalidRequest,
-    MalformedRequest,
+    NotFinished,
     NotFound,
-    RequestTooLarge,
     ServiceError,
     UnknownImage,
-    UnsupportedMediaType,
 )
 from imgclf.jobs import cancel, idempotency, uploads
 from imgclf.jobs.queue import queue_errors
 from imgclf.jobs.resource import UNFINISHED, describe_by_id
 from imgclf.jobs.status import API_MAX_WAIT_SECONDS, fetch_job, wait_for_end
 from imgclf.jobs.submit import Ticket, submit_order
+from imgclf.web import downloads
+from imgclf.web.api.v1.bodies import read_fields
 from imgclf.web.api.v1.docs import (
     CLASSIFICATION_REQUEST_BODY,
     EVENTS_EXAMPLE,
+    NOT_SUCCEEDED,
     PHOTO_GONE,
     SUBMISSION_UNAVAILABLE,
     WAIT_INVALID,
@@ -61,6 +59,13 @@ EVENTS_POLL_SECONDS = 0.5
 JobId = Annotated[str, Path(description="The job id from the POST.", examples=[JOB_ID_EXAMPLE])]
 
 LOCATION = {"Location": {"description": "The job resource to poll.", "schema": {"type": "string"}}}
+
+Download = Annotated[
+    bool, Query(description="true: sent as an attachment (Content-Disposition), with a file name that says what it is.")
+]
+
+PRIVATE = {"Cache-Control": "private, max-age=3600"}
+GONE = "The uploaded photo is no longer stored: its job was deleted or its result expired."
 
 
 @router.post(
@@ -99,7 +104,13 @@ async def create_classification(
     ] = None,
 ) -> JSONResponse:
     """Classify a catalogue photo (JSON or form) or an uploaded one (multipart/form-data)."""
-    fields, form = await _read_fields(request, state)
+    fields, form = await read_fields(
+        request,
+        state,
+        ClassificationRequest,
+        ("model", "image", "file", "callback_url", "adjustments"),
+        how='Send application/json ({"model": ..., "image": ...}) or multipart/form-data (model, and image or file).',
+    )
     try:
         order, upload = await read_order(
             state,
@@ -109,13 +120,14 @@ async def create_classification(
             fields.get("image"),
             fields.get("file"),
             fields.get("callback_url"),
+            fields.get("adjustments"),
         )
     finally:
         if form is not None:
             await form.close()  # the upload's spooled file
     client = request.client.host if request.client else None
     key = idempotency.validate_key(idempotency_key) if idempotency_key is not None else None
-    fingerprint = idempotency.fingerprint(order.model_id, order.digest, order.callback_url)
+    fingerprint = idempotency.fingerprint(order.model_id, order.digest, order.callback_url, order.adjustments.key())
     ttl = state.settings.result_ttl
     with queue_errors():
         earlier = await run_in_threadpool(idempotency.claim, state.redis, key, fingerprint, ttl) if key else None
@@ -165,6 +177,7 @@ async def get_classification(
             examples=[10],
         ),
     ] = 0,
+    download: Download = False,
 ) -> JSONResponse:
     """A classification job: where it stands and, once it succeeded, its top 5. 404 once expired."""
     body = await _resource(state, job_id)
@@ -172,6 +185,8 @@ async def get_classification(
         await wait_for_end(state.redis_async, job_id, wait)
         body = await _resource(state, job_id)
     headers = {"Retry-After": str(_retry_after(body))} if body["status"] in UNFINISHED else {}
+    if download:
+        headers.update(downloads.disposition(downloads.file_name(body, ".json"), download=True))
     return JSONResponse(body, headers=headers)
 
 
@@ -222,60 +237,75 @@ async def classification_events(job_id: JobId, state: StateDep) -> EventSourceRe
     responses={
         200: {
             "description": "The photo this job classified: a catalogue photo as it is; an upload as a re-encoded "
-            "JPEG without its metadata (no EXIF, no GPS), never the bytes that were sent.",
+            "JPEG without its metadata (no EXIF, no GPS), never the bytes that were sent. With `adjusted=true`, "
+            "the photo as the model saw it (its adjustments applied), as a JPEG at most 1024 pixels a side.",
             "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
         },
         **problem_responses(PHOTO_GONE, 503),
     },
 )
-async def classification_image(job_id: JobId, state: StateDep) -> Response:
+async def classification_image(
+    job_id: JobId,
+    state: StateDep,
+    adjusted: Annotated[
+        bool, Query(description="true: with the job's adjustments applied (the same photo if it had none).")
+    ] = False,
+    download: Download = False,
+) -> Response:
     """The photo a job classified, as the page shows it."""
     body = await _resource(state, job_id)
     image = body["image"]
+    if adjusted and body["adjustments"]:
+        with queue_errors():
+            picture = await run_in_threadpool(downloads.photo, state, body)
+        if picture is None:
+            raise NotFound(GONE)
+        name = downloads.file_name(body, "-adjusted.jpg")
+        data = await run_in_threadpool(downloads.jpeg, picture)
+        return Response(data, media_type="image/jpeg", headers={**PRIVATE, **downloads.disposition(name, download)})
     if "sha256" in image:
         with queue_errors():
             copy = await run_in_threadpool(uploads.display_copy, state.redis, image["sha256"])
         if copy is None:
-            raise NotFound("The uploaded photo is no longer stored: its job was deleted or its result expired.")
-        return Response(copy, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+            raise NotFound(GONE)
+        name = downloads.file_name(body, ".jpg", with_model=False)
+        return Response(copy, media_type="image/jpeg", headers={**PRIVATE, **downloads.disposition(name, download)})
     image_id = str(image.get("id"))
     path = state.catalogue.path(image_id)
     try:
         stat = path.stat()
     except FileNotFoundError as exc:  # removed since the catalogue listed it
         raise UnknownImage(image_id) from exc
-    return FileResponse(path, media_type=state.catalogue.media_type(image_id), stat_result=stat)
-
-
-async def _read_fields(request: Request, state: AppState) -> tuple[dict[str, Any], FormData | None]:
-    """The request's fields, from a JSON body or a form (multipart or urlencoded; the caller closes it)."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type == "application/json":
-        raw = await request.body()
-        if len(raw) > state.settings.max_form_bytes:
-            raise RequestTooLarge(state.settings.max_form_bytes)
-        try:
-            parsed = ClassificationRequest.model_validate_json(raw)
-        except ValidationError as exc:
-            if any(error["type"] == "json_invalid" for error in exc.errors()):
-                raise MalformedRequest("The body is not valid JSON.") from exc
-            raise InvalidRequest(
-                {".".join(str(part) for part in error["loc"]) or "body": error["msg"] for error in exc.errors()}
-            ) from exc
-        return parsed.model_dump(), None
-    if media_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        form = await request.form(max_files=1, max_fields=8)
-        fields: dict[str, Any] = {}
-        for name in ("model", "image", "file", "callback_url"):
-            value = form.get(name)
-            if name != "file" and isinstance(value, UploadFile):
-                await form.close()
-                raise InvalidRequest({name: f"Send {name} as a text field, not a file."})
-            fields[name] = value if value != "" else None
-        return fields, form
-    raise UnsupportedMediaType(
-        'Send application/json ({"model": ..., "image": ...}) or multipart/form-data (model, and image or file).'
+    name = downloads.file_name(body, path.suffix.lower(), with_model=False)
+    return FileResponse(
+        path,
+        media_type=state.catalogue.media_type(image_id),
+        stat_result=stat,
+        headers=downloads.disposition(name, download),
     )
+
+
+@router.get(
+    "/{job_id}/chart.png",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The result as a picture (1200 x 630 PNG): the top 5 as bars beside the photo's thumbnail "
+            "and histograms, the model, the date, the timings and the adjustments.",
+            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **problem_responses(404, NOT_SUCCEEDED, 503),
+    },
+)
+async def classification_chart(job_id: JobId, state: StateDep, download: Download = False) -> Response:
+    """The result's chart as a PNG picture, to save or share."""
+    body = await _resource(state, job_id)
+    if body["status"] != "succeeded":
+        raise NotFinished(body["status"])
+    with queue_errors():
+        png = await run_in_threadpool(downloads.card, state, body)
+    name = downloads.file_name(body, ".png")
+    return Response(png, media_type="image/png", headers={**PRIVATE, **downloads.disposition(name, download)})
 
 
 async def _resource(state: AppState, job_id: str) -> dict[str, Any]:

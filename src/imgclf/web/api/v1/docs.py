@@ -13,6 +13,7 @@ from imgclf.errors import (
     InvalidImage,
     InvalidRequest,
     MalformedRequest,
+    NotFinished,
     NotFound,
     QueueFull,
     QueueUnavailable,
@@ -31,6 +32,8 @@ from imgclf.web.api.v1.schemas import (
     RESOURCE_EXAMPLE,
     Classification,
     ClassificationRequest,
+    Comparison,
+    ComparisonRequest,
     ImagePage,
     ModelList,
     Problem,
@@ -75,7 +78,8 @@ PROBLEMS: dict[int, ProblemDoc] = {
         (
             422,
             "A field is wrong (an unknown model or image, both or neither of image and file, a refused callback_url, "
-            "an Idempotency-Key reused for another request) or the upload is damaged; `errors` names each field.",
+            "an adjustment out of range, an Idempotency-Key reused for another request) or the upload is damaged; "
+            "`errors` names each field.",
             InvalidRequest({"model": "Unknown model 'resnet'; pick one of: efficientnet_lite0."}),
         ),
         (
@@ -92,6 +96,11 @@ SUBMISSION_UNAVAILABLE: ProblemDoc = (
     503,
     "The queue is full, the upload store is full, or Redis cannot be reached; retry after Retry-After seconds.",
     QueueFull(1_000, 5),
+)
+NOT_SUCCEEDED: ProblemDoc = (
+    409,
+    "The job has not succeeded (yet): only a succeeded job has a chart.",
+    NotFinished("running"),
 )
 PHOTO_GONE: ProblemDoc = (
     404,
@@ -200,6 +209,11 @@ CLASSIFICATION_REQUEST_BODY: dict[str, Any] = {
                         "at most IMGCLF_MAX_UPLOAD_BYTES.",
                     },
                     "callback_url": {"type": "string", "description": "Optional webhook (see the JSON body)."},
+                    "adjustments": {
+                        "type": "string",
+                        "description": "Optional: the adjustments object of the JSON body, as JSON text, e.g. "
+                        '{"brightness": 1.2, "rotate": 90}.',
+                    },
                 },
             },
             "example": {"model": "efficientnet_lite0", "image": "chelsea.jpg"},
@@ -209,7 +223,15 @@ CLASSIFICATION_REQUEST_BODY: dict[str, Any] = {
 }
 
 
-V1_MODELS: tuple[type[BaseModel], ...] = (Problem, ClassificationRequest, Classification, ModelList, ImagePage)
+V1_MODELS: tuple[type[BaseModel], ...] = (
+    Problem,
+    ClassificationRequest,
+    Classification,
+    ModelList,
+    ImagePage,
+    ComparisonRequest,
+    Comparison,
+)
 """The models whose schemas (with their examples) `complete_openapi` puts into the spec."""
 
 FASTAPI_422_SCHEMA = {"$ref": "#/components/schemas/HTTPValidationError"}

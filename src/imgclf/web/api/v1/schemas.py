@@ -10,12 +10,44 @@ from pydantic import BaseModel, ConfigDict, Field
 JOB_ID_EXAMPLE = "5f0c1e7a-9a53-4a4e-9d3b-8c0f7b1f2a61"
 
 
+class AdjustmentsRequest(BaseModel):
+    """Changes to the photo before it is classified, applied in this order: rotate, flip, brightness,
+    contrast, colour, sharpness. Factors are Pillow's `ImageEnhance` factors: 1 leaves the photo as
+    it is, 0 is black / flat grey / greyscale / blurred, 2 doubles the effect; kept to 2 decimals."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    brightness: float = Field(default=1.0, ge=0, le=2, strict=True, description="0 (black) to 2; 1 unchanged.")
+    contrast: float = Field(default=1.0, ge=0, le=2, strict=True, description="0 (flat grey) to 2; 1 unchanged.")
+    color: float = Field(
+        default=1.0, ge=0, le=2, strict=True, description="Saturation: 0 (greyscale) to 2; 1 unchanged."
+    )
+    sharpness: float = Field(
+        default=1.0, ge=0, le=2, strict=True, description="0 (blurred) to 2 (sharpened); 1 unchanged."
+    )
+    rotate: Literal[0, 90, 180, 270] = Field(default=0, description="Degrees clockwise.")
+    flip: bool = Field(default=False, strict=True, description="Mirror left-right, after the rotation.")
+
+
+class Adjustments(AdjustmentsRequest):
+    """The adjustments a job applied (all six values)."""
+
+
 class ClassificationRequest(BaseModel):
     """A JSON request: a model and a catalogue photo (upload a photo with multipart/form-data)."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"model": "efficientnet_lite0", "image": "chelsea.jpg"}]},
+        json_schema_extra={
+            "examples": [
+                {"model": "efficientnet_lite0", "image": "chelsea.jpg"},
+                {
+                    "model": "efficientnet_lite0",
+                    "image": "chelsea.jpg",
+                    "adjustments": {"brightness": 1.3, "rotate": 90},
+                },
+            ]
+        },
     )
 
     model: str = Field(description="A model id from GET /api/v1/models.", max_length=255)
@@ -26,6 +58,9 @@ class ClassificationRequest(BaseModel):
         description="Optional webhook: POSTed the job resource, signed, when the job ends. Only hosts in "
         "IMGCLF_WEBHOOK_HOSTS (empty by default: webhooks off).",
     )
+    adjustments: AdjustmentsRequest | None = Field(
+        default=None, description="Optional changes to the photo before classifying; part of the cache key."
+    )
 
 
 class TopClass(BaseModel):
@@ -34,8 +69,19 @@ class TopClass(BaseModel):
     probability: float = Field(description="Softmax probability, 0 to 1.")
 
 
+class Histogram(BaseModel):
+    red: list[int] = Field(description="256 pixel counts, for values 0 to 255.", min_length=256, max_length=256)
+    green: list[int] = Field(description="256 pixel counts.", min_length=256, max_length=256)
+    blue: list[int] = Field(description="256 pixel counts.", min_length=256, max_length=256)
+    luminance: list[int] = Field(description="256 pixel counts of L = 0.299 R + 0.587 G + 0.114 B.")
+
+
 class Result(BaseModel):
     top5: list[TopClass] = Field(description="The five most probable classes, highest first.")
+    histogram: Histogram | None = Field(
+        description="The photo's histograms, counted on the picture the model saw (decoded at about the model's "
+        "input size, after the adjustments); null for results stored before histograms were kept."
+    )
 
 
 class CatalogueImage(BaseModel):
@@ -78,6 +124,7 @@ RESOURCE_EXAMPLE: dict[str, Any] = {
     "status": "succeeded",
     "model": "efficientnet_lite0",
     "image": {"id": "chelsea.jpg"},
+    "adjustments": None,
     "created_at": "2026-11-27T12:00:00.000Z",
     "started_at": "2026-11-27T12:00:00.004Z",
     "finished_at": "2026-11-27T12:00:00.031Z",
@@ -92,7 +139,8 @@ RESOURCE_EXAMPLE: dict[str, Any] = {
             {"label": "Egyptian cat", "class_index": 285, "probability": 0.12},
             {"label": "lynx", "class_index": 287, "probability": 0.02},
             {"label": "remote control", "class_index": 761, "probability": 0.01},
-        ]
+        ],
+        "histogram": {channel: [0] * 255 + [4096] for channel in ("red", "green", "blue", "luminance")},
     },
     "timings_ms": {"queued": 4.1, "decode": 6.2, "preprocess": 3.3, "inference": 12.8, "total": 31.0},
     "error": None,
@@ -124,6 +172,7 @@ class Classification(BaseModel):
     status: Status
     model: str | None = Field(description="The model id.")
     image: CatalogueImage | UploadedImage = Field(description="What was classified.")
+    adjustments: Adjustments | None = Field(description="What was changed before classifying; null for nothing.")
     created_at: str | None = Field(description="When it was submitted (RFC 3339, UTC).")
     started_at: str | None = Field(description="When a worker started it (RFC 3339), once running.")
     finished_at: str | None = Field(description="When it ended (RFC 3339), once ended.")
@@ -229,3 +278,65 @@ class ImagePage(BaseModel):
     per_page: int
     total: int = Field(description="Images in the whole catalogue.")
     next: str | None = Field(description="The next page's URL, null on the last.")
+
+
+class ComparisonRequest(BaseModel):
+    """A JSON request: one catalogue photo for several models (upload a photo with multipart/form-data)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"image": "chelsea.jpg"},
+                {"image": "chelsea.jpg", "models": ["efficientnet_lite0", "resnet18"], "adjustments": {"flip": True}},
+            ]
+        },
+    )
+
+    image: str = Field(description="A catalogue image id from GET /api/v1/images.", max_length=255)
+    models: list[str] | None = Field(
+        default=None,
+        max_length=32,
+        description="Model ids from GET /api/v1/models, each classified once; omitted or empty: every available model.",
+    )
+    adjustments: AdjustmentsRequest | None = Field(
+        default=None, description="Optional changes to the photo before classifying, the same for every model."
+    )
+
+
+class SharedClass(BaseModel):
+    class_index: int | None = Field(description="The ImageNet class index.")
+    label: str = Field(description="The ImageNet class name.")
+    models: list[str] = Field(description="The models that have it in their top 5 (two or more).")
+
+
+class Agreement(BaseModel):
+    top1: str | None = Field(
+        description="The class every model that succeeded ranks first (when two or more did and they agree), else null."
+    )
+    classes: list[SharedClass] = Field(
+        description="Classes in the top 5 of two or more models, most models first, then by summed probability."
+    )
+
+
+class ComparisonLinks(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    self_: str = Field(alias="self", description="This resource.")
+    page: str = Field(description="The comparison's page, to open in a browser or send to someone.")
+
+
+class Comparison(BaseModel):
+    """One photo classified by several models: each model's job resource, and where they agree."""
+
+    id: str = Field(description="The comparison id.")
+    status: Status = Field(
+        description="queued or running while any job is; then succeeded if every job did, else failed "
+        "(each classification says why)."
+    )
+    image: CatalogueImage | UploadedImage
+    adjustments: Adjustments | None
+    created_at: str | None
+    classifications: list[Classification] = Field(description="One job per model, in the order asked for.")
+    agreement: Agreement
+    links: ComparisonLinks
