@@ -8,6 +8,8 @@ the shape is what matters, and 256 bins of a few hundred thousand pixels show it
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from PIL import Image
 
 CHANNELS = ("red", "green", "blue", "luminance")
@@ -23,3 +25,10 @@ def histograms(picture: Image.Image) -> dict[str, list[int]]:
         "blue": counts[2 * BINS : 3 * BINS],
         "luminance": picture.convert("L").histogram(),
     }
+
+
+def display_peak(histogram: Mapping[str, Sequence[float]]) -> float:
+    """The count a drawing of these histograms scales to (the top of the plot): the highest bin
+    of any channel, leaving out the first and last bins, which hold every clipped pixel and
+    whose spikes would flatten the rest. 0 for empty histograms."""
+    return max((max(counts[1:-1] or counts) for counts in histogram.values() if counts), default=0)

@@ -42,6 +42,7 @@ from imgclf.web.middleware.body_limits import BodyLimitMiddleware
 from imgclf.web.middleware.head import HeadMiddleware
 from imgclf.web.middleware.security_headers import SecurityHeadersMiddleware
 from imgclf.web.middleware.unhandled import UnhandledErrorMiddleware
+from imgclf.web.pages.comparison_pages import router as comparison_pages
 from imgclf.web.pages.routes import router as web_router
 from imgclf.web.state import AppState
 
@@ -99,6 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.mount("/static", StaticFiles(directory=PAGES_DIR / "static"), name="static")
     app.include_router(web_router)
+    app.include_router(comparison_pages)
     app.include_router(api_router)
     app.include_router(v1_classifications)
     app.include_router(v1_comparisons)

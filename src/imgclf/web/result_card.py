@@ -19,6 +19,9 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from imgclf.images.histogram import display_peak
+from imgclf.web.wording import adjustment_words, milliseconds
+
 CARD_SIZE = (1200, 630)
 """Width and height of every card, in pixels."""
 
@@ -71,8 +74,6 @@ TIMING_WORDS = {
     "total": "Total",
 }
 """The timings the card shows, in its order."""
-
-ADJUSTMENT_WORDS = {"brightness": "Brightness", "contrast": "Contrast", "color": "Colour", "sharpness": "Sharpness"}
 
 
 def render_card(job: Mapping[str, Any], model_title: str, photo: Image.Image | None) -> bytes:
@@ -142,7 +143,7 @@ def _draw_right_text(text: ImageDraw.ImageDraw, job: Mapping[str, Any], model_ti
     text.text((COLUMN + indent, y), _fit(_printable(model_title), model_font, width - indent), INK, model_font)
     y += 32
     lines = [[when] if (when := _when(job.get("finished_at") or job.get("created_at"))) else []]
-    lines += [_timing_words(job.get("timings_ms")), _adjustment_words(job.get("adjustments"))]
+    lines += [_timing_words(job.get("timings_ms")), adjustment_words(job.get("adjustments"))]
     if job.get("cached"):
         lines.append(["From the cache (classified earlier)"])
     for parts in lines:
@@ -170,8 +171,7 @@ def _draw_bar(shapes: Image.Image, top: int, percent: float) -> None:
 def _draw_histogram(pen: ImageDraw.ImageDraw, histogram: Mapping[str, Any], box: tuple[int, int, int, int]) -> None:
     """The four histograms on one plot, scaled together so the channels compare."""
     curves = {name: counts for name in HISTOGRAM_COLOURS if (counts := _counts(histogram.get(name)))}
-    # The first and last bins hold every clipped pixel; their spikes would flatten the rest.
-    peak = max((max(counts[1:-1] or counts) for counts in curves.values()), default=0)
+    peak = display_peak(curves)
     if not peak:
         return
     pen.rounded_rectangle(_scaled(box), 8 * SCALE, BACKGROUND)
@@ -243,28 +243,7 @@ def _timing_words(timings: object) -> list[str]:
     if not isinstance(timings, Mapping):
         return []
     shown = [(words, timings.get(key)) for key, words in TIMING_WORDS.items()]
-    return [f"{words} {_milliseconds(ms)}" for words, ms in shown if isinstance(ms, int | float) and math.isfinite(ms)]
-
-
-def _milliseconds(ms: float) -> str:
-    # The result page's rule (pages/routes.py and static/result.js), so the card and page agree.
-    return f"{ms:.1f} ms" if ms < 10 else f"{ms:,.0f} ms"
-
-
-def _adjustment_words(adjustments: object) -> list[str]:
-    if not isinstance(adjustments, Mapping):
-        return []
-    words = []
-    for key, name in ADJUSTMENT_WORDS.items():
-        factor = adjustments.get(key)
-        if isinstance(factor, int | float) and factor != 1:
-            words.append(f"{name} {factor:g}")
-    rotate = adjustments.get("rotate")
-    if isinstance(rotate, int | float) and rotate % 360:
-        words.append(f"Rotated {rotate:g}°")
-    if adjustments.get("flip"):
-        words.append("Flipped")
-    return words
+    return [f"{words} {milliseconds(ms)}" for words, ms in shown if isinstance(ms, int | float) and math.isfinite(ms)]
 
 
 def _wrap(parts: Iterable[str], font: ImageFont.FreeTypeFont, width: float, max_lines: int) -> list[str]:

@@ -1,16 +1,18 @@
-"""The HTML pages: home, the classification form, a job's result page, and catalogue images.
+"""The HTML pages: home, the classification form, a job's result page, and catalogue images
+(the comparison pages are in `comparison_pages`).
 
 The form posts, then redirects (303) to the job's result page, `/results/{job_id}`: reloading
 it never submits again, and its address can be sent to someone else until the result expires.
+Every page works without JavaScript; scripts add the live preview of the adjustments, live
+progress, and the list of recent results.
 """
 
 from __future__ import annotations
 
 import html
-from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Path, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -22,11 +24,11 @@ from imgclf.errors import (
     NotFound,
     QueueFull,
     QueueUnavailable,
-    ServiceError,
     TooManyRequests,
     UnsupportedImage,
     UploadStoreFull,
 )
+from imgclf.images.histogram import display_peak
 from imgclf.jobs.resource import UNFINISHED, describe_by_id
 from imgclf.jobs.submit import submit_order
 from imgclf.models.registry import MODELS
@@ -34,20 +36,20 @@ from imgclf.web.intake import FieldNames, read_order
 from imgclf.web.middleware.body_limits import body_limit
 from imgclf.web.openapi import EDGE_RESPONSES, JSON_ERROR, PLAIN_TEXT, RETRY_AFTER, json_error
 from imgclf.web.origin import is_cross_site
+from imgclf.web.pages.photo_choice import adjustments_shown, earlier_choice, photo_source
+from imgclf.web.pages.rendering import form_page, notice_page, path_for, refusal_page, render, rooted
 from imgclf.web.state import ChoicesDep, StateDep
+from imgclf.web.wording import adjustment_words, milliseconds
 
 router = APIRouter(tags=["pages"], responses=EDGE_RESPONSES)
 
-FORM_FIELDS = FieldNames(model="model_id", image="image_id", file="file", for_people=True)
+FORM_FIELDS = FieldNames(model="model_id", image="image_id", file="file", for_people=True, adjustments="")
+FORM = "classification_select.html"
 
 HTML = {"text/html": {"schema": {"type": "string"}}}
 
 BUSY = {"content": {**HTML, **JSON_ERROR}, "headers": RETRY_AFTER}
 """A refusal with Retry-After: the form again for a browser (Accept: text/html), else the JSON error."""
-
-FORM_ROOM = 2048
-"""Bytes of the form's multipart body besides the file (boundaries, part headers, the other fields):
-the page refuses a file over `max_upload_bytes` less this, so what it lets through the server takes."""
 
 TIMING_NAMES = {
     "queued": "Waiting in the queue",
@@ -57,6 +59,11 @@ TIMING_NAMES = {
     "total": "Total",
 }
 """The timings the result page shows, in its order (result.js fills in those that arrive later)."""
+
+AgainQuery = Annotated[
+    str | None,
+    Query(description="A job id: the form is filled with that job's model, photo and adjustments (try again)."),
+]
 
 CROSS_SITE_HEADERS = [
     {
@@ -77,16 +84,62 @@ CROSS_SITE_HEADERS = [
 """The headers of the cross-site check (`imgclf.web.origin`); programs may send neither."""
 
 
+def adjustment_form_fields(
+    brightness: Annotated[str | None, Form(description="0 to 2 (1: unchanged).")] = None,
+    contrast: Annotated[str | None, Form(description="0 to 2 (1: unchanged).")] = None,
+    color: Annotated[str | None, Form(description="Saturation, 0 to 2 (1: unchanged).")] = None,
+    sharpness: Annotated[str | None, Form(description="0 to 2 (1: unchanged).")] = None,
+    rotate: Annotated[str | None, Form(description="0, 90, 180 or 270 degrees clockwise.")] = None,
+    flip: Annotated[str | None, Form(description="true: mirror left to right (after the rotation).")] = None,
+) -> dict[str, str | None]:
+    """The forms' adjustment fields (`imgclf.images.adjustments`), all optional."""
+    return {
+        "brightness": brightness,
+        "contrast": contrast,
+        "color": color,
+        "sharpness": sharpness,
+        "rotate": rotate,
+        "flip": flip,
+    }
+
+
+AdjustmentFields = Annotated[dict[str, str | None] | None, Depends(adjustment_form_fields)]
+
+
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, state: StateDep) -> HTMLResponse:
     """Show the home page."""
-    return _render(request, state, "home.html")
+    return render(request, state, "home.html")
 
 
 @router.get("/classifications", response_class=HTMLResponse)
-def classification_form(request: Request, state: StateDep, choices: ChoicesDep) -> HTMLResponse:
-    """Show the form to pick a model and a catalogue image or upload a photo."""
-    return _form_page(request, state, choices)
+async def classification_form(
+    request: Request, state: StateDep, choices: ChoicesDep, again: AgainQuery = None
+) -> HTMLResponse:
+    """Show the form to pick a model and a catalogue image or upload a photo, and adjust it."""
+    return await filled_form(request, state, choices, FORM, again)
+
+
+async def filled_form(
+    request: Request, state: StateDep, choices: ChoicesDep, template: str, again: str | None
+) -> HTMLResponse:
+    """A form, filled from job `again` when it names one that still exists ("try again")."""
+    choice = await earlier_choice(state, again)
+    if choice is None:
+        return form_page(request, state, choices, template)
+    return form_page(
+        request,
+        state,
+        choices,
+        template,
+        selected=choice["selected"],
+        adjustments=choice["adjustments"],
+        earlier=shown_earlier(request, choice["earlier"]),
+    )
+
+
+def shown_earlier(request: Request, earlier: dict[str, str] | None) -> dict[str, str] | None:
+    return {**earlier, "preview_url": rooted(request, earlier["preview_url"])} if earlier else None
 
 
 @router.post(
@@ -150,25 +203,32 @@ async def request_classification(
             "or TIFF, the whole body at most IMGCLF_MAX_UPLOAD_BYTES."
         ),
     ] = None,
+    adjustment_fields: AdjustmentFields = None,
 ) -> HTMLResponse:
     """Queue a classification, then send the browser to its result page (post/redirect/get)."""
     # What the person picked is shown again, "None" for the catalogue if they sent a file (which
     # cannot be: browsers do not allow it). A file arrives as Starlette's UploadFile, not FastAPI's.
     uploading = file is not None and not isinstance(file, str)
     selected = {"model_id": model_id, "image_id": "" if uploading and not image_id else image_id}
+    earlier = None
     try:
         if is_cross_site(request.headers):
             raise CrossSiteRequest()
-        order, upload = await read_order(state, choices, FORM_FIELDS, model_id, image_id, file)
+        image_id, file, earlier = await photo_source(state, image_id, file)
+        order, upload = await read_order(
+            state, choices, FORM_FIELDS, model_id, image_id, file, adjustments=adjustment_fields
+        )
         client = request.client.host if request.client else None
         ticket = await run_in_threadpool(submit_order, state.redis, state.settings, order, client, upload)
     except (CrossSiteRequest, InvalidRequest, UnsupportedImage, ImageTooLarge, InvalidImage) as exc:
-        return _refusal_page(request, state, choices, exc, selected)
+        shown = shown_earlier(request, earlier)
+        return refusal_page(request, state, choices, FORM, exc, selected, adjustments_shown(adjustment_fields), shown)
     except (QueueFull, QueueUnavailable, TooManyRequests, UploadStoreFull) as exc:
         if "text/html" not in request.headers.get("accept", ""):
             raise  # a program: the JSON error, as every other route answers
-        return _refusal_page(request, state, choices, exc, selected)  # a browser: when to come back
-    return _see_other(path_for(request, "result_page", job_id=ticket.job_id))
+        shown = shown_earlier(request, earlier)  # a browser: the form again, and when to come back
+        return refusal_page(request, state, choices, FORM, exc, selected, adjustments_shown(adjustment_fields), shown)
+    return see_other(path_for(request, "result_page", job_id=ticket.job_id))
 
 
 @router.get(
@@ -189,7 +249,7 @@ async def result_page(
     try:
         job = await run_in_threadpool(describe_by_id, state.redis, job_id)
     except NotFound:
-        return _notice_page(
+        return notice_page(
             request,
             state,
             "No such result",
@@ -197,33 +257,91 @@ async def result_page(
             404,
         )
     except QueueUnavailable as exc:
-        page = _notice_page(request, state, "Try again shortly", exc.message, exc.status_code)
+        page = notice_page(request, state, "Try again shortly", exc.message, exc.status_code)
         page.headers["Retry-After"] = str(exc.retry_after)
         return page
-    settings = state.settings
-    image = job["image"]
-    uploaded = "sha256" in image
-    spec = MODELS.get(job["model"] or "")
-    context = {
-        "job": job,
-        "unfinished": job["status"] in UNFINISHED,
-        "attempts": settings.job_retries + 1,
-        "progress": _progress_words(job, settings.job_retries + 1),
-        "model_title": spec.title if spec else job["model"],
-        "image_url": _rooted(request, job["links"]["self"] + "/image")
-        if uploaded
-        else path_for(request, "catalogue_image", image_id=image["id"] or "-"),
-        "image_name": (image.get("filename") or "your photo") if uploaded else image["id"],
-        "links": {name: _rooted(request, link) for name, link in job["links"].items()},
-        "timings": [
-            (key, name, _milliseconds(job["timings_ms"][key]) if job["timings_ms"].get(key) is not None else None)
-            for key, name in TIMING_NAMES.items()
-        ],
-    }
-    return _render(request, state, "result.html", context)
+    attempts = state.settings.job_retries + 1
+    model_title = title_of(job["model"])
+    image_name = name_of(job["image"])
+    return render(
+        request,
+        state,
+        "result.html",
+        {
+            "job": job,
+            "heading": _heading(job, image_name),
+            "recent_title": f"{model_title} on {image_name}",
+            "unfinished": job["status"] in UNFINISHED,
+            "attempts": attempts,
+            "progress": progress_words(job, attempts),
+            "model_title": model_title,
+            "image_url": image_url(request, job),
+            "image_name": image_name,
+            "adjustment_words": ", ".join(adjustment_words(job["adjustments"])).lower(),
+            "histogram": histogram_view(job["result"]["histogram"] if job["result"] else None),
+            "links": {
+                **{name: rooted(request, link) for name, link in job["links"].items()},
+                "chart": rooted(request, job["links"]["self"] + "/chart.png"),
+            },
+            "timings": [
+                (key, name, milliseconds(job["timings_ms"][key]) if job["timings_ms"].get(key) is not None else None)
+                for key, name in TIMING_NAMES.items()
+            ],
+            "again_url": path_for(request, "classification_form") + f"?again={job['id']}",
+            "compare_url": path_for(request, "comparison_form") + f"?again={job['id']}",
+        },
+    )
 
 
-def _progress_words(job: dict[str, Any], attempts: int) -> str:
+def title_of(model_id: str | None) -> str:
+    spec = MODELS.get(model_id or "")
+    return spec.title if spec else str(model_id)
+
+
+def name_of(image: dict[str, Any] | None) -> str:
+    """The photo's name for people: the catalogue id, or the uploaded file's name."""
+    if not image:
+        return "the photo"
+    if "sha256" in image:
+        return str(image.get("filename") or "your photo")
+    return str(image.get("id"))
+
+
+def image_url(request: Request, job: dict[str, Any]) -> str:
+    """Where the page shows the job's photo from: as the model saw it when it was adjusted."""
+    if job["adjustments"]:
+        return rooted(request, job["links"]["self"] + "/image?adjusted=true")
+    if "sha256" in job["image"]:
+        return rooted(request, job["links"]["self"] + "/image")
+    return path_for(request, "catalogue_image", image_id=job["image"]["id"] or "-")
+
+
+def histogram_view(histogram: dict[str, list[int]] | None) -> dict[str, Any] | None:
+    """SVG paths (a 256 x 100 box, the same scale for all four) and the mean of each channel."""
+    if not histogram:
+        return None
+    peak = display_peak(histogram) or 1
+    paths, means = {}, {}
+    for name, counts in histogram.items():
+        points = " ".join(f"{index} {100 - min(count / peak, 1) * 100:.1f}" for index, count in enumerate(counts))
+        # Luminance is an area under its curve; the channels are lines over it.
+        paths[name] = f"M0 100 L{points} L255 100 Z" if name == "luminance" else f"M{points}"
+        total = sum(counts)
+        means[name] = round(sum(index * count for index, count in enumerate(counts)) / total) if total else 0
+    return {"paths": paths, "means": means}
+
+
+def _heading(job: dict[str, Any], image_name: str) -> str:
+    """The page's title: the answer once known ("Egyptian cat, 46 %"), else what is going on."""
+    if job["result"] and job["result"]["top5"]:
+        best = job["result"]["top5"][0]
+        return f"{best['label']}, {best['probability'] * 100:.0f} %"
+    if job["status"] in UNFINISHED:
+        return f"Classifying {image_name}"
+    return "Classification canceled" if job["status"] == "canceled" else "Classification failed"
+
+
+def progress_words(job: dict[str, Any], attempts: int) -> str:
     """Where a job stands, in words ("3rd in line, about 2 s"); result.js says the same live."""
     status, eta = job["status"], job["eta_seconds"]
     if status == "queued":
@@ -246,33 +364,11 @@ def _seconds(seconds: int) -> str:
     return f"{max(1, seconds)} s" if seconds < 90 else f"{round(seconds / 60)} min"
 
 
-def _milliseconds(ms: float) -> str:
-    return f"{ms:.1f} ms" if ms < 10 else f"{ms:,.0f} ms"
-
-
-def _see_other(location: str) -> HTMLResponse:
+def see_other(location: str) -> HTMLResponse:
     """A 303 to `location`, with the short note and link RFC 9110 asks a 303's body to carry."""
     link = html.escape(location)
     note = f'<!doctype html>\n<title>Queued</title>\n<p>Queued: see <a href="{link}">the result page</a>.</p>\n'
     return HTMLResponse(note, status_code=303, headers={"Location": location})
-
-
-def _refusal_page(
-    request: Request, state: StateDep, choices: ChoicesDep, refusal: ServiceError, selected: dict[str, str | None]
-) -> HTMLResponse:
-    """The form again with the refusal's reason (per field when it has them) and its status."""
-    if isinstance(refusal, InvalidRequest):
-        errors = refusal.field_errors
-    elif isinstance(refusal, UnsupportedImage | ImageTooLarge | InvalidImage):
-        errors = {FORM_FIELDS.file: refusal.message}
-    else:
-        errors = {"form": refusal.message}
-    if isinstance(refusal, CrossSiteRequest):
-        selected = {}
-    page = _form_page(request, state, choices, errors=errors, selected=selected, status_code=refusal.status_code)
-    if refusal.retry_after is not None:
-        page.headers["Retry-After"] = str(refusal.retry_after)
-    return page
 
 
 @router.get(
@@ -292,59 +388,4 @@ def catalogue_image(
         path,
         media_type=state.catalogue.media_type(image_id),
         headers={"Cache-Control": "public, max-age=3600"},
-    )
-
-
-def path_for(request: Request, name: str, /, **path_params: Any) -> str:
-    """A link to a route as a path from the site's root, under the app's root_path.
-
-    Starlette's `url_for` builds absolute URLs from the Host header, which the client chooses
-    (measured: `Host: evil.example` made the page load its CSS from evil.example).
-    """
-    return _rooted(request, str(request.app.url_path_for(name, **path_params)))
-
-
-def _rooted(request: Request, path: str) -> str:
-    """`path`, a path from the app's root (a route's, or a job resource's link), under its root_path."""
-    root_path: str = request.scope.get("root_path", "")
-    return root_path.rstrip("/") + path
-
-
-def _render(
-    request: Request, state: StateDep, template: str, context: dict[str, Any] | None = None, status_code: int = 200
-) -> HTMLResponse:
-    # `url_for` in the context hides the Jinja environment's own, which is Starlette's.
-    page_context = {**(context or {}), "url_for": partial(path_for, request)}
-    return state.templates.TemplateResponse(request, template, page_context, status_code=status_code)
-
-
-def _notice_page(request: Request, state: StateDep, title: str, message: str, status_code: int) -> HTMLResponse:
-    return _render(request, state, "notice.html", {"title": title, "message": message}, status_code)
-
-
-def _form_page(
-    request: Request,
-    state: StateDep,
-    choices: ChoicesDep,
-    *,
-    errors: dict[str, str] | None = None,
-    selected: dict[str, str | None] | None = None,
-    status_code: int = 200,
-) -> HTMLResponse:
-    limit = state.settings.max_upload_bytes
-    return _render(
-        request,
-        state,
-        "classification_select.html",
-        {
-            "models": choices.models,
-            "unavailable_models": choices.unavailable_models,
-            "model_titles": choices.model_titles(),
-            "images": choices.images,
-            "errors": errors or {},
-            "selected": selected or {},
-            "max_file_bytes": limit - FORM_ROOM,
-            "max_file_size": f"{limit / 2**20:.3g} MB",
-        },
-        status_code=status_code,
     )

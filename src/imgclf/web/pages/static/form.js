@@ -31,8 +31,11 @@
     caption.hidden = !text;
   }
 
+  // The picked catalogue photo, or the earlier result's photo ("try again": its option names its URL).
   function showCatalogue() {
-    showPreview(select.value ? form.dataset.imagesUrl + encodeURIComponent(select.value) : null);
+    var option = select.options[select.selectedIndex];
+    if (option && option.dataset.previewUrl) showPreview(option.dataset.previewUrl);
+    else showPreview(select.value ? form.dataset.imagesUrl + encodeURIComponent(select.value) : null);
   }
 
   function sayFile(message) {

@@ -1,17 +1,13 @@
 // Follows a job on its result page while it is queued or running: Server-Sent Events, or long
 // polling where EventSource is missing or fails. Says where the job stands ("3rd in line, about
-// 2 s"), then draws the top 5 and the timings, or says why it failed. The server renders the same
-// words and the same chart for a job that already ended (see routes.py).
+// 2 s"); when it ends, the page's photo, chart, histograms, timings and downloads are refreshed
+// from the server's rendering (live.js), the same as for a job that had ended already.
 (function () {
   "use strict";
   var section = document.getElementById("result");
   if (!section) return;
   var statusEl = document.getElementById("status");
   var connection = document.getElementById("connection");
-  var chart = document.getElementById("chart");
-  var row = document.getElementById("chart-row");
-  var timings = document.getElementById("timings");
-  var errorEl = document.getElementById("error");
   var attempts = Number(section.dataset.attempts);
   var UNFINISHED = { queued: true, running: true };
   var LONG_POLL = "?wait=20";
@@ -28,10 +24,6 @@
     return value < 90 ? Math.max(1, value) + " s" : Math.round(value / 60) + " min";
   }
 
-  function milliseconds(value) {
-    return value < 10 ? value.toFixed(1) + " ms" : Math.round(value).toLocaleString("en") + " ms";
-  }
-
   function words(job) {
     var eta = job.eta_seconds;
     if (job.status === "queued") {
@@ -46,49 +38,26 @@
     return job.status === "canceled" ? "Canceled." : "Failed.";
   }
 
-  function draw(top5) {
-    chart.replaceChildren();
-    top5.forEach(function (entry) {
-      var percent = Math.max(0, Math.min(100, entry.probability * 100));
-      var item = row.content.firstElementChild.cloneNode(true);
-      item.querySelector(".label").textContent = entry.label;
-      item.querySelector(".bar").setAttribute("width", percent.toFixed(2));
-      item.querySelector(".percent").textContent = percent.toFixed(1) + " %";
-      chart.appendChild(item);
-    });
-    chart.hidden = false;
-  }
-
-  function fillTimings(values) {
-    Array.prototype.forEach.call(timings.querySelectorAll("[data-timing]"), function (entry) {
-      var value = values[entry.dataset.timing];
-      entry.hidden = value === null || value === undefined;
-      if (!entry.hidden) entry.querySelector("dd").textContent = milliseconds(value);
-    });
-    timings.hidden = false;
-  }
-
-  function say(status, text, problem) {
+  function say(status, text) {
     section.dataset.status = status;
     statusEl.dataset.status = status;
     statusEl.textContent = text;
-    errorEl.textContent = problem || "";
-    errorEl.hidden = !problem;
   }
 
   function show(job) {
     connection.hidden = true;
     delay = 1000;
-    say(job.status, words(job), job.error && job.error.message);
+    say(job.status, words(job));
     if (UNFINISHED[job.status]) return;
     ended = true;
-    if (job.result) draw(job.result.top5);
-    if (job.result && job.timings_ms) fillTimings(job.timings_ms);
+    window.imgclfLive.swap(["heading", "photo", "details"]).catch(function () {
+      window.location.reload();
+    });
   }
 
   function gone(message) {
     ended = true;
-    say("gone", "No longer available.", message || "This result expired or never existed.");
+    say("gone", "No longer available: " + (message || "this result expired or never existed."));
   }
 
   function follow() {
