@@ -35,9 +35,9 @@ from imgclf.web.origin import is_cross_site
 from imgclf.web.pages.photo_choice import adjustments_shown, photo_source
 from imgclf.web.pages.rendering import notice_page, path_for, refusal_page, render, rooted
 from imgclf.web.pages.routes import (
-    BUSY,
     CROSS_SITE_HEADERS,
     FORM_FIELDS,
+    FORM_REFUSALS,
     HTML,
     AdjustmentFields,
     AgainQuery,
@@ -70,13 +70,12 @@ async def comparison_form(
     status_code=303,
     response_class=HTMLResponse,
     responses={
-        303: {"description": "Queued: `Location` is the comparison's page, /comparisons/{id}"},
-        403: {"description": "Posted from another site: the form again, with the reason", "content": HTML},
-        413: {"description": "The body or the photo is too large", "content": HTML},
-        415: {"description": "The upload is not an accepted image type: the form again", "content": HTML},
-        422: {"description": "A field is wrong: the form again, a message per field", "content": HTML},
-        429: {"description": "Over IMGCLF_RATE_LIMIT_PER_MINUTE (each model counts once)", **BUSY},
-        503: {"description": "The queue or the upload store is full, or Redis cannot be reached", **BUSY},
+        303: {
+            "description": "Queued: `Location` is the comparison's page, /comparisons/{id}, with a link to it in "
+            "the body (each model counts once against IMGCLF_RATE_LIMIT_PER_MINUTE)",
+            "headers": {"Location": {"required": True, "schema": {"type": "string"}}},
+        },
+        **FORM_REFUSALS,
     },
     openapi_extra={"parameters": CROSS_SITE_HEADERS},
 )

@@ -51,6 +51,33 @@ HTML = {"text/html": {"schema": {"type": "string"}}}
 BUSY = {"content": {**HTML, **JSON_ERROR}, "headers": RETRY_AFTER}
 """A refusal with Retry-After: the form again for a browser (Accept: text/html), else the JSON error."""
 
+FORM_REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "description": "The body cannot be parsed as a form, or the Host header or the request is refused "
+        "(text/plain, as on every route)",
+        "content": {**PLAIN_TEXT, **JSON_ERROR},
+    },
+    403: {"description": "Posted from another site: the form again, with the reason", "content": HTML},
+    413: {
+        "description": "The body is over IMGCLF_MAX_UPLOAD_BYTES (JSON; the connection is closed), or the "
+        "uploaded image has more pixels than IMGCLF_MAX_IMAGE_PIXELS (the form again)",
+        "content": {**HTML, **JSON_ERROR},
+    },
+    415: {"description": "The upload is not a JPEG, PNG, WebP, GIF, BMP or TIFF: the form again", "content": HTML},
+    422: {
+        "description": "A field is missing or unknown, both or neither of image_id and file were sent, or the "
+        "upload is damaged: the form again, a message per field",
+        "content": HTML,
+    },
+    429: {"description": "Over IMGCLF_RATE_LIMIT_PER_MINUTE for this client", **BUSY},
+    503: {
+        "description": "The queue or the upload store is full (IMGCLF_MAX_QUEUED_JOBS, "
+        "IMGCLF_UPLOAD_STORE_BYTES) or Redis cannot be reached",
+        **BUSY,
+    },
+}
+"""How the forms' posts (classify, compare) refuse: the form again for a person, with the reason."""
+
 TIMING_NAMES = {
     "queued": "Waiting in the queue",
     "decode": "Decoding the photo",
@@ -158,29 +185,7 @@ def shown_earlier(request: Request, earlier: dict[str, str] | None) -> dict[str,
                 }
             },
         },
-        400: {
-            "description": "The body cannot be parsed as a form, or the Host header or the request is refused "
-            "(text/plain, as on every route)",
-            "content": {**PLAIN_TEXT, **JSON_ERROR},
-        },
-        403: {"description": "Posted from another site: the form again, with the reason", "content": HTML},
-        413: {
-            "description": "The body is over IMGCLF_MAX_UPLOAD_BYTES (JSON; the connection is closed), or the "
-            "uploaded image has more pixels than IMGCLF_MAX_IMAGE_PIXELS (the form again)",
-            "content": {**HTML, **JSON_ERROR},
-        },
-        415: {"description": "The upload is not a JPEG, PNG, WebP, GIF, BMP or TIFF: the form again", "content": HTML},
-        422: {
-            "description": "A field is missing or unknown, both or neither of image_id and file were sent, or the "
-            "upload is damaged: the form again, a message per field",
-            "content": HTML,
-        },
-        429: {"description": "Over IMGCLF_RATE_LIMIT_PER_MINUTE for this client", **BUSY},
-        503: {
-            "description": "The queue or the upload store is full (IMGCLF_MAX_QUEUED_JOBS, "
-            "IMGCLF_UPLOAD_STORE_BYTES) or Redis cannot be reached",
-            **BUSY,
-        },
+        **FORM_REFUSALS,
     },
     openapi_extra={"parameters": CROSS_SITE_HEADERS},
 )

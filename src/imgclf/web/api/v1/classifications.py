@@ -37,6 +37,7 @@ from imgclf.web.api.v1.docs import (
     EVENTS_EXAMPLE,
     NOT_SUCCEEDED,
     PHOTO_GONE,
+    QUERY_INVALID,
     SUBMISSION_UNAVAILABLE,
     WAIT_INVALID,
     problem_responses,
@@ -61,7 +62,11 @@ JobId = Annotated[str, Path(description="The job id from the POST.", examples=[J
 LOCATION = {"Location": {"description": "The job resource to poll.", "schema": {"type": "string"}}}
 
 Download = Annotated[
-    bool, Query(description="true: sent as an attachment (Content-Disposition), with a file name that says what it is.")
+    bool,
+    Query(
+        description="true: sent as an attachment (Content-Disposition), with a file name that says what it is.",
+        examples=[True],
+    ),
 ]
 
 PRIVATE = {"Cache-Control": "private, max-age=3600"}
@@ -241,14 +246,15 @@ async def classification_events(job_id: JobId, state: StateDep) -> EventSourceRe
             "the photo as the model saw it (its adjustments applied), as a JPEG at most 1024 pixels a side.",
             "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
         },
-        **problem_responses(PHOTO_GONE, 503),
+        **problem_responses(PHOTO_GONE, QUERY_INVALID, 503),
     },
 )
 async def classification_image(
     job_id: JobId,
     state: StateDep,
     adjusted: Annotated[
-        bool, Query(description="true: with the job's adjustments applied (the same photo if it had none).")
+        bool,
+        Query(description="true: with the job's adjustments applied (the same photo if it had none).", examples=[True]),
     ] = False,
     download: Download = False,
 ) -> Response:
@@ -294,7 +300,7 @@ async def classification_image(
             "and histograms, the model, the date, the timings and the adjustments.",
             "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
         },
-        **problem_responses(404, NOT_SUCCEEDED, 503),
+        **problem_responses(404, NOT_SUCCEEDED, QUERY_INVALID, 503),
     },
 )
 async def classification_chart(job_id: JobId, state: StateDep, download: Download = False) -> Response:

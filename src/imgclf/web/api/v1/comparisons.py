@@ -16,7 +16,13 @@ from imgclf.jobs.comparisons import describe_comparison, submit_comparison, wait
 from imgclf.jobs.resource import UNFINISHED
 from imgclf.jobs.status import API_MAX_WAIT_SECONDS
 from imgclf.web.api.v1.bodies import read_fields
-from imgclf.web.api.v1.docs import SUBMISSION_UNAVAILABLE, WAIT_INVALID, problem_responses
+from imgclf.web.api.v1.docs import (
+    COMPARISON_REQUEST_BODY,
+    SUBMISSION_UNAVAILABLE,
+    WAIT_INVALID,
+    problem_responses,
+    resource_content,
+)
 from imgclf.web.api.v1.schemas import JOB_ID_EXAMPLE, Comparison, ComparisonRequest
 from imgclf.web.intake import FieldNames, read_models, read_order
 from imgclf.web.middleware.body_limits import body_limit
@@ -36,38 +42,19 @@ ComparisonId = Annotated[str, Path(description="The comparison id from the POST.
     status_code=202,
     response_model=Comparison,
     responses={
-        200: {"description": "Every model's answer was already known (result cache).", "headers": LOCATION},
+        200: {
+            "description": "Every model's answer was already known (result cache).",
+            "headers": LOCATION,
+            "content": resource_content("Comparison", schema="Comparison"),
+        },
         202: {
             "description": "Accepted: the comparison resource; poll `Location` after `Retry-After` seconds.",
             "headers": {**LOCATION, **RETRY_AFTER},
+            "content": resource_content("Comparison", schema="Comparison"),
         },
         **problem_responses(400, 413, 415, 422, 429, SUBMISSION_UNAVAILABLE),
     },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/ComparisonRequest"}},
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "image": {"type": "string", "description": "A catalogue image id (or send file)."},
-                            "file": {"type": "string", "format": "binary", "description": "A photo to upload."},
-                            "models": {
-                                "type": "array",
-                                "items": {"type": "string"},
-                                "description": "Model ids (repeat the field, or separate them by commas); "
-                                "none: every available model.",
-                            },
-                            "adjustments": {"type": "string", "description": "The adjustments object as JSON text."},
-                        },
-                    },
-                    "encoding": {"file": {"contentType": "image/*"}},
-                },
-            },
-        }
-    },
+    openapi_extra={"requestBody": COMPARISON_REQUEST_BODY},
 )
 @body_limit("max_upload_bytes")
 async def create_comparison(request: Request, state: StateDep, choices: ChoicesDep) -> JSONResponse:
@@ -106,7 +93,14 @@ async def create_comparison(request: Request, state: StateDep, choices: ChoicesD
 @router.get(
     "/{comparison_id}",
     response_model=Comparison,
-    responses={200: {"headers": RETRY_AFTER}, **problem_responses(404, WAIT_INVALID, 503)},
+    responses={
+        200: {
+            "description": "The comparison; `Retry-After` while a model's job is queued or running.",
+            "headers": RETRY_AFTER,
+            "content": resource_content("Comparison", schema="Comparison"),
+        },
+        **problem_responses(404, WAIT_INVALID, 503),
+    },
 )
 async def get_comparison(
     comparison_id: ComparisonId,
@@ -118,6 +112,7 @@ async def get_comparison(
             le=API_MAX_WAIT_SECONDS,
             description="Seconds to wait for every model's job to end before answering (long polling); 0 answers "
             f"at once; at most {API_MAX_WAIT_SECONDS}.",
+            examples=[10],
         ),
     ] = 0,
 ) -> JSONResponse:

@@ -27,6 +27,7 @@ from imgclf.errors import (
 from imgclf.images.decoding import NOT_AN_IMAGE
 from imgclf.jobs.status import API_MAX_WAIT_SECONDS
 from imgclf.web.api.v1.schemas import (
+    COMPARISON_EXAMPLE,
     JOB_ID_EXAMPLE,
     QUEUED_EXAMPLE,
     RESOURCE_EXAMPLE,
@@ -163,6 +164,7 @@ def problem_responses(*problems: int | ProblemDoc) -> dict[int | str, dict[str, 
 EXAMPLES: dict[str, dict[str, Any]] = {
     "QueuedClassification": {"summary": "Queued: no worker has started it yet", "value": QUEUED_EXAMPLE},
     "SucceededClassification": {"summary": "Succeeded: its top 5", "value": RESOURCE_EXAMPLE},
+    "Comparison": {"summary": "Two models on one photo, both done", "value": COMPARISON_EXAMPLE},
 }
 """Named job resources, put into the spec's components by `complete_openapi` (given inline to a
 route, FastAPI would drop their nulls, and the examples would miss required fields)."""
@@ -178,11 +180,11 @@ EVENTS_EXAMPLE = "".join(
 """A job's event stream from queued to succeeded: the last event carries the whole job resource."""
 
 
-def resource_content(*examples: str) -> dict[str, Any]:
-    """The content of a job resource answer, with these EXAMPLES."""
+def resource_content(*examples: str, schema: str = "Classification") -> dict[str, Any]:
+    """The content of a job (or `schema`) resource answer, with these EXAMPLES."""
     return {
         "application/json": {
-            "schema": {"$ref": "#/components/schemas/Classification"},
+            "schema": {"$ref": f"#/components/schemas/{schema}"},
             "examples": {name: {"$ref": f"#/components/examples/{name}"} for name in examples},
         }
     }
@@ -222,6 +224,40 @@ CLASSIFICATION_REQUEST_BODY: dict[str, Any] = {
     },
 }
 
+
+COMPARISON_REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {"$ref": "#/components/schemas/ComparisonRequest"},
+            "example": {"image": "chelsea.jpg", "models": ["efficientnet_lite0", "efficientnet_lite1"]},
+        },
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "image": {"type": "string", "description": "A catalogue image id (or send file instead)."},
+                    "file": {"type": "string", "format": "binary", "description": "A photo to upload instead."},
+                    "models": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Model ids (repeat the field, or separate them by commas); none: every "
+                        "available model.",
+                    },
+                    "adjustments": {"type": "string", "description": "The adjustments object as JSON text."},
+                },
+            },
+            "example": {"image": "chelsea.jpg", "models": ["efficientnet_lite0", "efficientnet_lite1"]},
+            "encoding": {"file": {"contentType": "image/*"}},
+        },
+    },
+}
+
+QUERY_INVALID: ProblemDoc = (
+    422,
+    "A query parameter is not what it should be (`download` and `adjusted` take true or false); `errors` names it.",
+    InvalidRequest({"download": "Input should be a valid boolean"}),
+)
 
 V1_MODELS: tuple[type[BaseModel], ...] = (
     Problem,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 JOB_ID_EXAMPLE = "5f0c1e7a-9a53-4a4e-9d3b-8c0f7b1f2a61"
 
@@ -27,6 +27,14 @@ class AdjustmentsRequest(BaseModel):
     )
     rotate: Literal[0, 90, 180, 270] = Field(default=0, description="Degrees clockwise.")
     flip: bool = Field(default=False, strict=True, description="Mirror left-right, after the rotation.")
+
+    @field_validator("rotate", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: object) -> object:
+        # JSON's false is not 0 degrees: a Literal of ints would take it (False == 0 in Python).
+        if isinstance(value, bool):
+            raise ValueError("Input should be 0, 90, 180 or 270")
+        return value
 
 
 class Adjustments(AdjustmentsRequest):
@@ -340,3 +348,36 @@ class Comparison(BaseModel):
     classifications: list[Classification] = Field(description="One job per model, in the order asked for.")
     agreement: Agreement
     links: ComparisonLinks
+
+
+COMPARISON_EXAMPLE: dict[str, Any] = {
+    "id": "0d7f7a52-2c1e-4b8e-9a0e-51a3f0c4d9b2",
+    "status": "succeeded",
+    "image": {"id": "chelsea.jpg"},
+    "adjustments": None,
+    "created_at": "2026-11-27T12:00:00.000Z",
+    "classifications": [
+        RESOURCE_EXAMPLE,
+        {
+            **RESOURCE_EXAMPLE,
+            "id": "9b2d4c1e-7f3a-4e55-8c0d-2a6b1e9f3c77",
+            "model": "efficientnet_lite1",
+            "links": {
+                "self": "/api/v1/classifications/9b2d4c1e-7f3a-4e55-8c0d-2a6b1e9f3c77",
+                "page": "/results/9b2d4c1e-7f3a-4e55-8c0d-2a6b1e9f3c77",
+                "events": "/api/v1/classifications/9b2d4c1e-7f3a-4e55-8c0d-2a6b1e9f3c77/events",
+            },
+        },
+    ],
+    "agreement": {
+        "top1": "tabby",
+        "classes": [
+            {"class_index": 281, "label": "tabby", "models": ["efficientnet_lite0", "efficientnet_lite1"]},
+            {"class_index": 282, "label": "tiger cat", "models": ["efficientnet_lite0", "efficientnet_lite1"]},
+        ],
+    },
+    "links": {
+        "self": "/api/v1/comparisons/0d7f7a52-2c1e-4b8e-9a0e-51a3f0c4d9b2",
+        "page": "/comparisons/0d7f7a52-2c1e-4b8e-9a0e-51a3f0c4d9b2",
+    },
+}
