@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -c constraints.txt
 
-.PHONY: run test install install-test system-packages lint
+.PHONY: run test install install-test system-packages lint screenshots
 
 run: $(VENV)/.installed
 	$(BIN)/imgclf serve
@@ -19,6 +19,10 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-logo --no-cache
 	$(BIN)/mypy
+
+# docs/screenshots/*.png, the pages on a desktop and a phone, taken again by the browser tests.
+screenshots: $(VENV)/.installed-test system-packages
+	IMGCLF_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser -k screenshots
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test

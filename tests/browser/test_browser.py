@@ -2,60 +2,30 @@
 
 import base64
 import re
-import shutil
 import subprocess
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
+from playwright.sync_api import Browser, FilePayload, Page, expect
 from redis import Redis
 
 from imgclf.config import Settings
 from imgclf.jobs.queue import make_queue
-from imgclf.ops.embedded_redis import free_port
 from imgclf.ops.processes import spawn, stop, wait_for_workers
-from tests.conftest import CATS, fresh_photo, make_settings, running_web, submit
+from tests.browser.conftest import SCREENSHOTS, IdleWeb, tab_through
+from tests.conftest import CATS, fresh_photo, submit
 from tests.integration.v1_helpers import pretend_running
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).parents[2] / ".pytest_cache" / "screens"
-"""Where the browser test leaves what it saw, for a person to look at."""
-
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+from tests.pictures import unique_jpeg
 
 pytestmark = pytest.mark.browser
 
+CHART = ".result ol.chart li"
+"""The rows of a result page's top 5."""
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A page of its own; the test fails if a script on it throws or the browser logs an error (a
-    resource the Content-Security-Policy refused, a failed request)."""
-    context = browser.new_context()
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(f"{message.location['url']}: {message.text}") if message.type == "error" else None
-        ),
-    )
-    yield page
-    context.close()
-    assert problems == []
+PHOTO = "#photo figure img"
+"""The photo on a result page (its histograms are a figure beside it)."""
 
 
 def test_pick_a_model_and_a_photo_and_see_the_chart(page: Page, live_server: str) -> None:
@@ -63,18 +33,20 @@ def test_pick_a_model_and_a_photo_and_see_the_chart(page: Page, live_server: str
     page.get_by_role("link", name="Start a classification").click()
     page.select_option("#model_id", "efficientnet_lite0")
     page.select_option("#image_id", "chelsea.jpg")
-    expect(page.locator("#preview")).to_be_visible()
+    expect(page.get_by_role("img", name="Preview of the photo")).to_be_visible()
     page.get_by_role("button", name="Classify").click()
 
     expect(page.locator("#job-id")).to_have_text(re.compile(r"^[0-9a-f-]{36}$"))
-    bars = page.locator("#chart li")
+    bars = page.locator(CHART)
     expect(bars).to_have_count(5, timeout=60_000)
     expect(page.locator("#status")).to_have_text(re.compile(r"^Done"))  # chelsea may come from the cache
-    assert bars.first.locator(".label").inner_text() in CATS
+    best = bars.first.locator(".label").inner_text()
+    assert best in CATS
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(rf"^{re.escape(best)}, \d+ %$"))  # the answer
     first_width = bars.first.locator(".bar").evaluate("el => el.getBoundingClientRect().width")
     last_width = bars.last.locator(".bar").evaluate("el => el.getBoundingClientRect().width")
     assert first_width > last_width  # bars are drawn to scale, highest first
-    assert page.locator(".result img").evaluate("img => img.naturalWidth") > 0
+    assert page.locator(PHOTO).evaluate("img => img.naturalWidth") > 0
     page.screenshot(path=str(SCREENSHOTS / "result.png"), full_page=True)
 
 
@@ -107,11 +79,6 @@ def drop(page: Page, data: bytes, name: str) -> None:
     page.locator("#dropzone").evaluate(DROP, [base64.b64encode(data).decode(), name])
 
 
-def unique_jpeg(image_dir: Path) -> bytes:
-    """chelsea.jpg with bytes of its own at the end: a photo the result cache has never seen."""
-    return (image_dir / "chelsea.jpg").read_bytes() + uuid.uuid4().hex.encode()
-
-
 @pytest.fixture
 def count_jobs(worker_settings: Settings) -> Iterator[Callable[[], int]]:
     """How many jobs the live server's Redis holds, in any state."""
@@ -126,9 +93,9 @@ def test_drop_a_photo_classify_reload_and_share_the_page(
     page.goto(f"{live_server}/classifications")
     page.select_option("#model_id", "efficientnet_lite0")
     drop(page, unique_jpeg(image_dir), "my cat.jpg")
-    preview = page.locator("#preview")
-    expect(preview).to_be_visible()
+    preview = page.locator("#preview")  # the photo, drawn on the canvas with the adjustments
     expect(preview).to_have_attribute("src", re.compile(r"^blob:"))
+    expect(page.locator("#adjusted-preview")).to_be_visible()
     assert preview.evaluate("img => img.naturalWidth") == 451
     expect(page.locator("#preview-caption")).to_have_text("my cat.jpg")
     expect(page.locator("#image_id")).to_have_value("")  # one photo: the catalogue's choice is now None
@@ -138,15 +105,15 @@ def test_drop_a_photo_classify_reload_and_share_the_page(
     expect(page).to_have_url(re.compile(r"/results/[0-9a-f-]{36}$"))
     job_id = page.locator("#job-id").inner_text()
     assert page.url == f"{live_server}/results/{job_id}"
-    bars = page.locator("#chart li")
+    bars = page.locator(CHART)
     expect(bars).to_have_count(5, timeout=60_000)
     expect(page.locator("#status")).to_have_text("Done.")  # new bytes: not from the cache
     assert bars.first.locator(".label").inner_text() in CATS
     expect(page.locator("#timings")).to_contain_text("The model")
-    photo = page.locator(".result img")
+    photo = page.locator(PHOTO)
     assert photo.get_attribute("src") == f"/api/v1/classifications/{job_id}/image"  # the re-encoded copy
     assert photo.evaluate("img => img.naturalWidth") == 451
-    expect(page.locator(".result figcaption")).to_contain_text("my cat.jpg")
+    expect(page.locator("#photo figure figcaption").first).to_contain_text("my cat.jpg")
     labels = bars.locator(".label").all_inner_texts()
     assert count_jobs() == jobs_before + 1
 
@@ -160,8 +127,8 @@ def test_drop_a_photo_classify_reload_and_share_the_page(
         shared = someone_else.new_page()
         shared.goto(page.locator("#permalink").evaluate("link => link.href"))
         expect(shared.locator("#job-id")).to_have_text(job_id)
-        expect(shared.locator("#chart li .label")).to_have_text(labels)
-        assert shared.locator(".result img").evaluate("img => img.naturalWidth") == 451
+        expect(shared.locator(f"{CHART} .label")).to_have_text(labels)
+        assert shared.locator(PHOTO).evaluate("img => img.naturalWidth") == 451
         shared.screenshot(path=str(SCREENSHOTS / "shared-result.png"), full_page=True)
     finally:
         someone_else.close()
@@ -218,21 +185,7 @@ def test_a_file_over_the_limit_is_refused_in_the_browser(page: Page, live_server
     assert posts == [f"{live_server}/classifications"]
 
 
-@pytest.fixture
-def idle_web(
-    fresh_redis_url: Callable[[], str], image_dir: Path, model_dir: Path
-) -> Iterator[tuple[str, Settings, Redis]]:
-    """An `imgclf web` on a database of its own, with no worker until a test starts one: jobs wait."""
-    settings = make_settings(
-        fresh_redis_url(), image_dir, model_dir, port=free_port(), models=["efficientnet_lite0"], result_cache_ttl=0
-    )
-    connection = Redis.from_url(settings.redis_url or "")
-    with running_web(settings) as url:
-        yield url, settings, connection
-    connection.close()
-
-
-def test_the_page_follows_a_job_live(page: Page, idle_web: tuple[str, Settings, Redis], image_dir: Path) -> None:
+def test_the_page_follows_a_job_live(page: Page, idle_web: IdleWeb, image_dir: Path) -> None:
     url, _, connection = idle_web
     with httpx.Client(base_url=url) as client:
         jobs = [submit(client, "efficientnet_lite0", fresh_photo(image_dir)) for _ in range(3)]
@@ -247,12 +200,11 @@ def test_the_page_follows_a_job_live(page: Page, idle_web: tuple[str, Settings, 
     httpx.delete(f"{url}/api/v1/classifications/{jobs[2]}").raise_for_status()
     expect(status).to_have_text("Canceled.")
     expect(page.locator("#error")).to_contain_text("The job was canceled")
-    expect(page.locator("#chart")).to_be_hidden()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Classification canceled")
+    expect(page.locator(CHART)).to_have_count(0)
 
 
-def test_without_event_source_the_page_long_polls(
-    browser: Browser, idle_web: tuple[str, Settings, Redis], image_dir: Path
-) -> None:
+def test_without_event_source_the_page_long_polls(browser: Browser, idle_web: IdleWeb, image_dir: Path) -> None:
     url, settings, connection = idle_web
     context = browser.new_context()
     context.add_init_script("delete window.EventSource;")
@@ -267,7 +219,7 @@ def test_without_event_source_the_page_long_polls(
         expect(page.locator("#status")).to_have_text("1st in line, about 30 s")
         worker = spawn("worker", settings)
         wait_for_workers(connection, 1, [worker])
-        expect(page.locator("#chart li")).to_have_count(5, timeout=60_000)
+        expect(page.locator(CHART)).to_have_count(5, timeout=60_000)
         expect(page.locator("#status")).to_have_text("Done.")
         assert f"{url}/api/v1/classifications/{job_id}?wait=20" in requests
         assert not [request for request in requests if request.endswith("/events")]
@@ -289,7 +241,7 @@ def test_without_javascript_the_form_posts_and_the_page_reloads_until_done(
         page.select_option("#image_id", photo)
         page.get_by_role("button", name="Classify").click()
         expect(page).to_have_url(re.compile(r"/results/[0-9a-f-]{36}$"))
-        bars = page.locator("#chart li")
+        bars = page.locator(CHART)
         expect(bars).to_have_count(5, timeout=60_000)  # drawn by the server
         assert bars.first.locator(".label").inner_text() in CATS
         expect(page.locator("#status")).to_have_text("Done.")
@@ -297,24 +249,22 @@ def test_without_javascript_the_form_posts_and_the_page_reloads_until_done(
         context.close()
 
 
-def test_the_pages_fit_a_phone_and_work_from_the_keyboard(browser: Browser, live_server: str) -> None:
+def test_the_pages_fit_a_small_phone_and_work_from_the_keyboard(browser: Browser, live_server: str) -> None:
     context = browser.new_context(viewport={"width": 360, "height": 740})
     try:
         page = context.new_page()
         page.goto(f"{live_server}/classifications")
-        for label in ("Model", "Image from the catalogue", "Or your own photo"):
+        for label in ("Model", "Image from the catalogue", "Or your own photo", "Brightness", "Rotate", "Flip"):
             expect(page.get_by_label(label)).to_be_visible()  # every control has a label
+        expect(page.get_by_role("img", name="Preview of the photo")).to_be_visible()
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
 
-        page.focus("#model_id")
-        for expected in ("image_id", "file"):
-            page.keyboard.press("Tab")
-            assert page.evaluate("document.activeElement.id") == expected
-        page.keyboard.press("Tab")
-        assert page.evaluate("document.activeElement.textContent") == "Classify"
+        controls, reached = tab_through(page, "form.pick")
+        assert reached == controls
+        assert reached[-1] == "Classify"
         page.keyboard.press("Enter")
         expect(page).to_have_url(re.compile(r"/results/"))
-        expect(page.locator("#chart li")).to_have_count(5, timeout=60_000)
+        expect(page.locator(CHART)).to_have_count(5, timeout=60_000)
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         page.screenshot(path=str(SCREENSHOTS / "result-360px.png"), full_page=True)
     finally:

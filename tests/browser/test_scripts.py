@@ -18,7 +18,7 @@ import pytest
 from PIL import Image, ImageEnhance
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from imgclf.images.adjustments import FACTORS, Adjustments
+from imgclf.images.adjustments import FACTORS, Adjustments, parse_adjustments
 from imgclf.web.middleware.security_headers import PAGE_CSP
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -238,7 +238,7 @@ def differences(drawn: np.ndarray, expected: Image.Image) -> tuple[float, int]:
 
 
 PARITY = [
-    *(Adjustments(**{name: factor}) for name in FACTORS for factor in (0.0, 0.5, 1.5, 2.0)),
+    *(parse_adjustments({name: factor}) for name in FACTORS for factor in (0.0, 0.5, 1.5, 2.0)),
     *(Adjustments(rotate=degrees) for degrees in (90, 180, 270)),
     Adjustments(flip=True),
     Adjustments(brightness=1.3, contrast=0.6, color=1.7, sharpness=2.0, rotate=90, flip=True),

@@ -30,7 +30,7 @@ CARD = "#ffffff"
 LINE = "#d9dde5"
 INK = "#1d2330"
 MUTED = "#5b6475"
-ACCENT = "#2f6fde"
+ACCENT = "#2b67d1"
 TRACK = "#e6e9ef"
 HISTOGRAM_COLOURS = {"luminance": "#b8bfcc", "red": "#d64545", "green": "#2f9e5a", "blue": "#3f63c9"}
 """Luminance is drawn as a grey area behind the three channels' lines."""
