@@ -4,8 +4,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageColor, ImageDraw
 
+from imgclf.web import result_card
 from imgclf.web.result_card import (
     BARS_TOP,
     CARD_SIZE,
@@ -21,7 +22,7 @@ from imgclf.web.result_card import (
     render_card,
 )
 
-ACCENT = (0x2F, 0x6F, 0xDE)
+ACCENT = ImageColor.getrgb(result_card.ACCENT)
 BACKGROUND = (0xF6, 0xF7, 0xF9)
 WHITE = (255, 255, 255)
 PHOTO_RED = (200, 30, 40)
