@@ -34,7 +34,7 @@ def disposition(filename: str, download: bool) -> dict[str, str]:
 
 
 def file_name(job: dict[str, Any], suffix: str, *, with_model: bool = True) -> str:
-    """"<photo>-<model>-<first 8 of the job id><suffix>", e.g. chelsea-efficientnet_lite0-5f0c1e7a.png."""
+    """The file name `<photo>-<model>-<first 8 of the job id><suffix>`, e.g. chelsea-efficientnet_lite0-5f0c1e7a.png."""
     parts = [_stem(job["image"])]
     if with_model:
         parts += [_safe(job.get("model") or "model"), job["id"][:8]]
