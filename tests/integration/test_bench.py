@@ -45,15 +45,36 @@ def test_the_smoke_benchmark_writes_every_measurement(tmp_path: Path, model_dir:
         pytest.skip(f"{refused[1]} cannot run on this machine: {reason}")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = (tmp_path / "benchmarks.md").read_text()
-    for section in ("## Goals", "## 1. Model only", "## 2. Pipeline", "## 3. Workers", "## 4. End to end",
-                    "## 5. The lesson's design", "## 6. Memory", "result cache"):  # fmt: skip
+    for section in ("## The service against a server without a queue", "## Goals", "## 1. Model only",
+                    "## 2. Pipeline", "## 3. Pipeline ceiling", "## 4. Workers", "## 5. End to end",
+                    "## 6. Synchronous reference", "## 7. The lesson's design", "## 8. Memory",
+                    "result cache"):  # fmt: skip
         assert section in report
+    assert report.index("## The service against a server without a queue") < report.index("## Goals")
     results = json.loads((tmp_path / "benchmarks.json").read_text())
     assert all(row["images_per_s"]["median"] > 0 for row in results["model_only"] + results["pipeline"])
     assert {row["runtime"] for row in results["pipeline"]} == {"torch", "onnxruntime", "openvino"}
     assert all(row["jobs_per_s"]["median"] > 0 for row in results["workers"])
     assert all(level["completed"] > 0 and level["failed"] == 0 for level in results["end_to_end"]["levels"])
     assert results["end_to_end"]["cache_hit"]["requests"] > 0
+    for ceiling in results["ceiling"]:
+        assert ceiling["images_per_s"]["median"] > 0 and ceiling["cores_used"] > 0
+        assert all(ceiling["phase_ms"][phase] > 0 for phase in ("decode", "preprocess", "inference"))
+    service_levels = {level["concurrency"] for level in results["end_to_end"]["levels"]}
+    reference_levels = results["reference"]["levels"]
+    assert reference_levels and {level["concurrency"] for level in reference_levels} <= service_levels
+    assert all(level["completed"] > 0 and level["failed"] == 0 for level in reference_levels)
+    assert all(level["jobs_per_s"]["median"] > 0 for level in reference_levels)
+    assert all(level["cpu_ms_per_classification"]["reference"] > 0 for level in reference_levels)
+    for level in results["end_to_end"]["levels"]:
+        cpu = level["cpu_ms_per_classification"]
+        assert cpu["workers"] > 0 and cpu["web"] > 0 and cpu["service"] > 0
+    goals = results["goals"]
+    for key in ("ceiling_images_per_s", "end_to_end_over_ceiling", "cpu_over_reference",
+                "p50_at_1_user_over_reference", "decode_preprocess_over_forward", "worker_cores_busy_fraction",
+                "worker_start_s", "worker_primary_peak_rss_mib"):  # fmt: skip
+        assert goals[key] > 0, key
+    assert goals["versus_reference"] and all(row["ratio"] > 0 for row in goals["versus_reference"])
     assert results["baseline"]["jobs_per_s"]["median"] > 0
     assert results["memory"]["worker_peak_rss_mib"] > results["memory"]["web_peak_rss_mib"] > 0
     assert (tmp_path / "benchmarks.png").read_bytes()[:4] == b"\x89PNG"

@@ -3,15 +3,49 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 Results = dict[str, Any]
 
+
+@dataclass(frozen=True)
+class Goal:
+    """One goal of issue 14: a figure of the run's `goals`, a bound it must stay on the right side of."""
+
+    label: str
+    figure: Callable[[Results], float | None]
+    """The measured value from the run's goals, or None if this run did not measure it."""
+    bound: Literal[">=", "<="]
+    target: float
+    digits: int = 2
+    unit: str = ""
+
+
+def _versus_reference(users: int) -> Callable[[Results], float | None]:
+    return lambda goals: next((row["ratio"] for row in goals["versus_reference"] if row["users"] == users), None)
+
+
 GOALS = [
-    ("end_to_end_over_pipeline", "End-to-end throughput / pipeline throughput", ">= 0.8", lambda v: v >= 0.8),
-    ("end_to_end_over_baseline", "End-to-end throughput / the lesson's design", ">= 20", lambda v: v >= 20),
-]
+    Goal("CPU per classification, all the service's processes / the synchronous reference's",
+         lambda goals: goals["cpu_over_reference"], "<=", 1.0),
+    Goal("End to end / the synchronous reference, 8 users", _versus_reference(8), ">=", 1.1),
+    Goal("End to end / the synchronous reference, 32 users", _versus_reference(32), ">=", 1.1),
+    Goal("p50 submit -> result at 1 user / the synchronous reference's",
+         lambda goals: goals["p50_at_1_user_over_reference"], "<=", 1.2),
+    Goal("End to end at saturation / the pipeline ceiling", lambda goals: goals["end_to_end_over_ceiling"], ">=", 0.9),
+    Goal("Cores the workers keep busy at saturation / the machine's cores",
+         lambda goals: goals["worker_cores_busy_fraction"], ">=", 0.9),
+    Goal("Decode + preprocess time / forward time (catalogue photos, in the ceiling)",
+         lambda goals: goals["decode_preprocess_over_forward"], "<=", 1 / 3),
+    Goal("Peak resident memory of a worker with the primary model only",
+         lambda goals: goals["worker_primary_peak_rss_mib"], "<=", 300, 0, " MiB"),
+    Goal("A worker's start-up: spawned -> ready", lambda goals: goals["worker_start_s"], "<=", 3, 1, " s"),
+    Goal("End to end / the lesson's design", lambda goals: goals["end_to_end_over_baseline"], ">=", 20, 0),
+]  # fmt: skip
+"""Issue 14's goals, in its order; the top-5 agreement of a new preprocessing is not measured yet."""
 
 
 def write_report(results: Results, out_dir: Path, *, name: str = "benchmarks") -> list[Path]:
@@ -34,11 +68,14 @@ def render_markdown(results: Results, plot_name: str, raw_name: str) -> str:
     """The report: one block of lines per section, each ending with a blank line."""
     sections = [
         _introduction(results, raw_name),
+        _ratios(results),
         _goals(results),
         _model_only(results),
         _pipeline(results),
+        _ceiling(results),
         _workers(results),
         _end_to_end(results, plot_name),
+        _reference(results),
         _lesson_design(results),
         _memory(results),
         _reproduce(),
@@ -60,6 +97,52 @@ def _introduction(results: Results, raw_name: str) -> list[str]:
     ]
 
 
+def _ratios(results: Results) -> list[str]:
+    goals = results["goals"]
+    e2e, ref = results["end_to_end"], results["reference"]
+    cpu = goals["cpu_ms_per_classification"]
+    groups = next(row for row in e2e["levels"] if row["concurrency"] == goals["cpu_level"])["cpu_ms_per_classification"]
+    p50 = goals["p50_ms_at_1_user"]
+    cores = goals["cores_used_at_saturation"]
+    return [
+        "## The service against a server without a queue",
+        "",
+        f"The service (one web process, {e2e['workers']} workers with {e2e['threads_per_worker']} inference "
+        f"thread(s), Redis, RQ; long polling as the result page does; result cache off) against the synchronous "
+        f"reference ({ref['processes']} uvicorn processes that classify inside the request with the same pipeline on "
+        f"{ref['runtime']}, one inference thread each; section 6) and the pipeline ceiling ({ref['processes']} "
+        "single-thread pipeline processes, no HTTP, no queue; section 3). All from this one run.",
+        "",
+        "| | service | synchronous reference | service / reference |",
+        "|---|---|---|---|",
+        *(
+            f"| classifications/s, {row['users']} user{'s' if row['users'] > 1 else ''} | {_n(row['service'])} | "
+            f"{_n(row['reference'])} | **{_n(row['ratio'], 2)}** |"
+            for row in goals["versus_reference"]
+        ),
+        f"| p50 submit -> result, 1 user | {_n(p50['service'])} ms | {_n(p50['reference'])} ms | "
+        f"**{_n(goals['p50_at_1_user_over_reference'], 2)}** |",
+        f"| CPU per classification, {goals['cpu_level']} users | {_n(cpu['service'])} ms (workers "
+        f"{_n(groups['workers'])}, web {_n(groups['web'])}, Redis {_n(groups['redis'])}) | {_n(cpu['reference'])} ms | "
+        f"**{_n(goals['cpu_over_reference'], 2)}** |",
+        "",
+        f"End to end at saturation ({goals['saturation_concurrency']} users): {_n(goals['end_to_end_jobs_per_s'])} "
+        f"classifications/s, **{_n(goals['end_to_end_over_ceiling'], 2)} x the pipeline ceiling** "
+        f"({_n(goals['ceiling_images_per_s'])} images/s on {goals['ceiling_runtime']}). The workers kept "
+        f"{_n(cores['workers'], 2)} cores busy there ({goals['worker_cores_busy_fraction']:.0%} of the machine's), "
+        f"the web process {_n(cores['web'], 2)}, Redis {_n(cores['redis'], 2)}, the load generator "
+        f"{_n(cores['load generator'], 2)}.",
+        "",
+    ]
+
+
+def _verdict(goal: Goal, value: float) -> str:
+    """ "yes", or by how much the goal is missed."""
+    if goal.bound == ">=":
+        return "yes" if value >= goal.target else f"**no**: {1 - value / goal.target:.0%} short"
+    return "yes" if value <= goal.target else f"**no**: {value / goal.target - 1:.0%} over"
+
+
 def _goals(results: Results) -> list[str]:
     options = results["options"]
     goals = results["goals"]
@@ -69,9 +152,13 @@ def _goals(results: Results) -> list[str]:
         "| goal | target | measured | met |",
         "|---|---|---|---|",
     ]
-    for key, label, target, check in GOALS:
-        value = goals[key]
-        lines.append(f"| {label} | {target} | {_n(value, 2)} | {'yes' if check(value) else '**no**'} |")
+    for goal in GOALS:
+        target = f"{goal.bound} {_n(goal.target, goal.digits)}{goal.unit}"
+        value = goal.figure(goals)
+        if value is None:
+            lines.append(f"| {goal.label} | {target} | not measured in this run | |")
+        else:
+            lines.append(f"| {goal.label} | {target} | {_n(value, goal.digits)}{goal.unit} | {_verdict(goal, value)} |")
     fastest = max(
         (row for row in results["pipeline"] if row["model"] == options["primary_model"]),
         key=lambda row: row["images_per_s"]["median"],
@@ -79,7 +166,11 @@ def _goals(results: Results) -> list[str]:
     against_fastest = goals["end_to_end_jobs_per_s"] / fastest["images_per_s"]["median"]
     return [
         *lines,
-        f"| For reference: end to end / the fastest pipeline of any runtime ({fastest['runtime']}) | | "
+        "| Top-5 agreement of a faster preprocessing with the current one, on >= 200 images | stated | "
+        "not measured yet: the preprocessing has not changed | |",
+        f"| For reference: end to end / one process's pipeline on {goals['runtime']} (the former goal, >= 0.8) | | "
+        f"{_n(goals['end_to_end_over_pipeline'], 2)} | |",
+        f"| For reference: end to end / the fastest pipeline of any runtime ({fastest['runtime']}), one process | | "
         f"{_n(against_fastest, 2)} | |",
         f"| Submit latency p99 at saturation ({goals['saturation_concurrency']} users) | small: it only "
         f"enqueues | {_n(goals['submit_p99_ms_at_saturation'])} ms | |",
@@ -88,9 +179,11 @@ def _goals(results: Results) -> list[str]:
         "",
         *_why_missed(goals),
         f"The workers ran {options['primary_model']} on **{goals['runtime']}** (`IMGCLF_RUNTIME=auto`: the "
-        "fastest runtime that matched torch's output when each worker started).",
+        "fastest runtime that matched torch's output when each worker started); the synchronous reference runs "
+        "the same runtime.",
         "",
-        f"Pipeline ({goals['runtime']}): {_n(goals['pipeline_images_per_s'])} images/s; end to end: "
+        f"Pipeline ({goals['runtime']}, one process): {_n(goals['pipeline_images_per_s'])} images/s; pipeline "
+        f"ceiling: {_n(goals['ceiling_images_per_s'])} images/s; end to end: "
         f"{_n(goals['end_to_end_jobs_per_s'])} jobs/s; the lesson's design: "
         f"{_n(goals['baseline_jobs_per_s'], 2)} jobs/s ({options['primary_model']}).",
         "",
@@ -133,10 +226,32 @@ def _pipeline(results: Results) -> list[str]:
     ]
 
 
+def _ceiling(results: Results) -> list[str]:
+    options = results["options"]
+    return [
+        "## 3. Pipeline ceiling",
+        "",
+        f"{options['cores']} processes, one inference thread each, run the pipeline above together over the "
+        f"catalogue photos, {options['ceiling_seconds']} s per repeat, {options['primary_model']}: what the cores can "
+        "do with no HTTP and no queue. Cores used: the processes' CPU time / wall time. The phases: mean "
+        "milliseconds per image.",
+        "",
+        "| runtime | processes | images/s | cores used | decode / preprocess / forward + top-5 ms |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {row['runtime']} | {row['processes']} | {_n(row['images_per_s']['median'])} | "
+            f"{_n(row['cores_used'], 2)} | {_n(row['phase_ms']['decode'], 2)} / "
+            f"{_n(row['phase_ms']['preprocess'], 2)} / {_n(row['phase_ms']['inference'], 2)} |"
+            for row in results["ceiling"]
+        ),
+        "",
+    ]
+
+
 def _workers(results: Results) -> list[str]:
     options = results["options"]
     return [
-        "## 3. Workers",
+        "## 4. Workers",
         "",
         f"Jobs per second through Redis and RQ, {options['queue_jobs']} jobs put on the queue directly "
         f"(no HTTP), {options['primary_model']}.",
@@ -154,33 +269,63 @@ def _workers(results: Results) -> list[str]:
 def _end_to_end(results: Results, plot_name: str) -> list[str]:
     e2e = results["end_to_end"]
     lines = [
-        "## 4. End to end",
+        "## 5. End to end",
         "",
         f"HTTP submit (the form's POST) -> poll until finished, by concurrent virtual users (asyncio + "
         f"aiohttp, on the same machine), {results['options']['load_seconds']} s per level, against the default "
         f"setup: one web process, {e2e['workers']} worker(s) with {e2e['threads_per_worker']} inference "
         f"thread(s), on {e2e['runtime']}; the result cache off (the users repeat the same photos).",
         "",
-        "CPU: how many cores each part kept busy during the level (workers / web / Redis / load generator).",
+        "CPU cores: how many cores each part kept busy during the level (workers / web / Redis / load "
+        "generator). CPU per classification: each part's CPU seconds (from /proc) / the jobs completed in the "
+        "level, in ms (workers / web / Redis = the service's total).",
         "",
-        "| users | jobs/s | submit p50 / p95 / p99 ms | result p50 / p95 / p99 ms | jobs | failed | CPU cores |",
-        "|---|---|---|---|---|---|---|",
+        "| users | jobs/s | submit p50 / p95 / p99 ms | result p50 / p95 / p99 ms | jobs | failed | CPU cores "
+        "| CPU ms per classification |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in e2e["levels"]:
-        s, r, c = row["submit_ms"], row["result_ms"], row["cores_used"]
+        s, r, c, m = row["submit_ms"], row["result_ms"], row["cores_used"], row["cpu_ms_per_classification"]
         lines.append(
             f"| {row['concurrency']} | {_n(row['jobs_per_s']['median'])} | "
             f"{_n(s['p50'])} / {_n(s['p95'])} / {_n(s['p99'])} | "
             f"{_n(r['p50'])} / {_n(r['p95'])} / {_n(r['p99'])} | {row['completed']} | {row['failed']} | "
-            f"{_n(c['workers'], 2)} / {_n(c['web'], 2)} / {_n(c['redis'], 2)} / {_n(c['load generator'], 2)} |"
+            f"{_n(c['workers'], 2)} / {_n(c['web'], 2)} / {_n(c['redis'], 2)} / {_n(c['load generator'], 2)} | "
+            f"{_n(m['workers'])} / {_n(m['web'])} / {_n(m['redis'])} = {_n(m['service'])} |"
         )
     return [*lines, "", f"![Throughput and latency against concurrency]({plot_name})", ""]
+
+
+def _reference(results: Results) -> list[str]:
+    ref = results["reference"]
+    lines = [
+        "## 6. Synchronous reference",
+        "",
+        f"What the same cores serve without a queue (`imgclf.bench.sync_reference`, not part of the service): "
+        f"a FastAPI app under uvicorn with {ref['processes']} worker processes, each classifying inside the "
+        f"request with the same `Pipeline` on {ref['runtime']} and one inference thread; `POST /classify` with a "
+        "catalogue id answers the top 5. The same users, each request on a new connection (so that a free "
+        "process takes it), the same photos, the same seconds per level. CPU: every process of the server.",
+        "",
+        "| users | classifications/s | result p50 / p95 / p99 ms | requests | failed | CPU cores (server / load "
+        "generator) | CPU ms per classification |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in ref["levels"]:
+        r, c = row["result_ms"], row["cores_used"]
+        lines.append(
+            f"| {row['concurrency']} | {_n(row['jobs_per_s']['median'])} | "
+            f"{_n(r['p50'])} / {_n(r['p95'])} / {_n(r['p99'])} | {row['completed']} | {row['failed']} | "
+            f"{_n(c['reference'], 2)} / {_n(c['load generator'], 2)} | "
+            f"{_n(row['cpu_ms_per_classification']['reference'])} |"
+        )
+    return [*lines, ""]
 
 
 def _lesson_design(results: Results) -> list[str]:
     base = results["baseline"]
     return [
-        "## 5. The lesson's design",
+        "## 7. The lesson's design",
         "",
         "RQ's forking `Worker`, and a job that imports torch and builds the model itself, then "
         f"classifies: {_n(base['jobs_per_s']['median'], 2)} jobs/s with {base['model']}.",
@@ -191,12 +336,17 @@ def _lesson_design(results: Results) -> list[str]:
 def _memory(results: Results) -> list[str]:
     memory = results["memory"]
     return [
-        "## 6. Memory",
+        "## 8. Memory",
         "",
         "| process | peak RSS |",
         "|---|---|",
         f"| web (after the end-to-end run) | {_n(memory['web_peak_rss_mib'], 0)} MiB |",
+        f"| one worker with {results['options']['primary_model']} only (after the workers part) | "
+        f"{_n(memory['worker_primary_peak_rss_mib'], 0)} MiB |",
         f"| one worker with {', '.join(memory['worker_models'])} | {_n(memory['worker_peak_rss_mib'], 0)} MiB |",
+        "",
+        f"The worker with {results['options']['primary_model']} only took {_n(memory['worker_start_s'])} s from "
+        "being spawned to ready (model loaded, runtime chosen, heartbeat written).",
         "",
     ]
 
@@ -213,16 +363,17 @@ def _reproduce() -> list[str]:
 
 
 def _why_missed(goals: Results) -> list[str]:
-    """A data-backed reason when end to end falls short of the pipeline goal."""
-    ratio = goals["end_to_end_over_pipeline"]
-    if ratio >= 0.8:
+    """A data-backed reason when end to end falls short of the ceiling goal."""
+    ratio = goals["end_to_end_over_ceiling"]
+    if ratio >= 0.9:
         return []
     cores = goals["cores_used_at_saturation"]
     others = cores["web"] + cores["redis"] + cores["load generator"]
     return [
-        f"End to end reaches {ratio:.0%} of the pipeline, {0.8 - ratio:.0%} short of the goal. At saturation the "
-        f"workers kept {cores['workers']:.2f} cores busy while the web process, Redis and the load generator, "
-        f"which share this machine, took {others:.2f}: the pipeline measurement has all cores to itself.",
+        f"End to end reaches {ratio:.0%} of the pipeline ceiling, {0.9 - ratio:.0%} short of the goal. At "
+        f"saturation the workers kept {cores['workers']:.2f} cores busy while the web process, Redis and the load "
+        f"generator, which share this machine, took {others:.2f}; the ceiling's processes had the cores to "
+        "themselves.",
         "",
     ]
 
@@ -232,24 +383,35 @@ def draw_plot(results: Results, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
 
     levels = results["end_to_end"]["levels"]
     users = [row["concurrency"] for row in levels]
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     throughput = [row["jobs_per_s"]["median"] for row in levels]
     pipeline = results["goals"]["pipeline_images_per_s"]
+    ceiling = results["goals"]["ceiling_images_per_s"]
+    reference = results["reference"]["levels"]
+    reference_users = [row["concurrency"] for row in reference]
     left.plot(users, throughput, marker="o", label="end to end")
-    left.axhline(pipeline, color="grey", linestyle="--", label="pipeline")
-    top = 1.15 * max(pipeline, *throughput)  # room above the pipeline line for the legend
+    left.plot(reference_users, [row["jobs_per_s"]["median"] for row in reference], marker="s",
+              label="synchronous reference")  # fmt: skip
+    left.axhline(ceiling, color="black", linestyle="--", label="pipeline ceiling")
+    left.axhline(pipeline, color="grey", linestyle=":", label="pipeline, one process")
+    top = 1.3 * max(ceiling, *throughput)  # room above the ceiling line for the legend
     left.set(xlabel="concurrent users", ylabel="jobs per second", title="Throughput", xscale="log", ylim=(0, top))
     left.set_xticks(users, [str(u) for u in users])
-    left.legend(loc="lower right")
+    left.xaxis.set_minor_locator(NullLocator())  # no "2 x 10^0" labels between the levels
+    left.legend(loc="upper left", ncol=2, fontsize="small")
     for key, style in (("p50", "-"), ("p95", "--"), ("p99", ":")):
         right.plot(users, [row["result_ms"][key] for row in levels], linestyle=style, marker="o",
                    label=f"time to result {key}")  # fmt: skip
     right.plot(users, [row["submit_ms"]["p99"] for row in levels], color="black", marker="x", label="submit p99")
+    right.plot(reference_users, [row["result_ms"]["p50"] for row in reference], color="grey", marker="s",
+               label="synchronous reference p50")  # fmt: skip
     right.set(xlabel="concurrent users", ylabel="milliseconds", title="Latency", xscale="log", yscale="log")
     right.set_xticks(users, [str(u) for u in users])
+    right.xaxis.set_minor_locator(NullLocator())
     right.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -1,5 +1,6 @@
 """The whole benchmark run. Every part uses the same model(s), the same photos and the same
-machine, so that the parts can be compared as ratios."""
+machine, so that the parts can be compared as ratios: the service against the pipeline ceiling
+(`ceiling`) and against a server without a queue (`sync_reference`)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ from typing import Any
 import torch
 from redis import Redis
 
-from imgclf.bench import baseline
-from imgclf.bench.load import LoadResult, generate_load
-from imgclf.bench.stats import percentiles, rate, repeated
+from imgclf.bench import baseline, sync_reference
+from imgclf.bench.ceiling import ceiling
+from imgclf.bench.load import LoadResult, generate_load, generate_reference_load
+from imgclf.bench.stats import cpu_seconds, percentiles, process_tree, rate, repeated
 from imgclf.config import Settings
 from imgclf.images.catalogue import ImageCatalogue
 from imgclf.images.decoding import open_rgb
@@ -51,8 +53,14 @@ class BenchOptions:
     repeats: int = 3
     seconds: float = 2.0
     batches: tuple[int, ...] = (1, 4, 16)
-    concurrency: tuple[int, ...] = (1, 2, 4, 8, 16)
+    concurrency: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+    compared: tuple[int, ...] = (1, 8, 32)
+    """Levels (users) at which the synchronous reference runs too; each must be in `concurrency`."""
     load_seconds: float = 8.0
+    cores: int = field(default_factory=lambda: os.cpu_count() or 1)
+    """N: processes of the pipeline ceiling and of the synchronous reference, one inference thread each."""
+    ceiling_runtimes: tuple[Runtime, ...] = ("onnxruntime", "openvino")
+    ceiling_seconds: float = 4.0
     queue_jobs: int = 100
     baseline_jobs: int = 8
     model_dir: Path | None = None
@@ -66,8 +74,12 @@ class BenchOptions:
             repeats=1,
             seconds=0.2,
             batches=(1, 4),
-            concurrency=(1, 2),
+            concurrency=(1, 8),
+            compared=(1, 8),
             load_seconds=1.0,
+            cores=2,
+            ceiling_runtimes=("onnxruntime",),
+            ceiling_seconds=1.0,
             queue_jobs=4,
             baseline_jobs=1,
             smoke=True,
@@ -85,7 +97,7 @@ def run_benchmark(options: BenchOptions, log: Callable[[str], None] = print) -> 
     torch.set_num_threads(cores)  # as one default worker
     results: Results = {"machine": machine(), "options": _options_summary(options)}
     log(f"benchmark on {results['machine']['cpu']} ({cores} cores)")
-    with tempfile.TemporaryDirectory(prefix="imgclf-bench-") as tmp, progress(6, "benchmark") as bar:
+    with tempfile.TemporaryDirectory(prefix="imgclf-bench-") as tmp, progress(8, "benchmark") as bar:
         root = Path(tmp)
         install_sample_photos(root / "images")
         settings = Settings(
@@ -95,29 +107,44 @@ def run_benchmark(options: BenchOptions, log: Callable[[str], None] = print) -> 
             models=options.models,
         )
         paths = [settings.image_dir / image_id for image_id in ImageCatalogue(settings.image_dir).ids()]
-        log("1/6 model only")
+        log("1/8 model only")
         results["model_only"] = model_only(options, settings, paths)
         bar.advance()
-        log("2/6 pipeline")
+        log("2/8 pipeline")
         results["pipeline"] = pipeline(options, settings, paths)
+        bar.advance()
+        log(f"3/8 pipeline ceiling ({options.cores} processes)")
+        results["ceiling"] = [
+            ceiling(settings.model_dir, options.primary_model, runtime, paths, settings.max_image_pixels,
+                    options.cores, options.ceiling_seconds, options.repeats)
+            for runtime in options.ceiling_runtimes
+        ]  # fmt: skip
         bar.advance()
         redis = EmbeddedRedis(root / "redis")
         redis.start()
         try:
             settings = settings.model_copy(update={"redis_url": redis.url})
             connection = Redis.from_url(redis.url)
-            log("3/6 workers")
-            results["workers"] = workers(options, settings, connection, paths)
+            log("4/8 workers")
+            results["workers"], worker_start = workers(options, settings, connection, paths)
             bar.advance()
-            log("4/6 end to end")
+            log("5/8 end to end")
             assert redis.process is not None
-            results["end_to_end"] = end_to_end(options, settings, [path.name for path in paths], redis.process.pid)
+            image_ids = [path.name for path in paths]
+            results["end_to_end"] = end_to_end(options, settings, image_ids, redis.process.pid)
             bar.advance()
-            log("5/6 the lesson's design")
+            log(f"6/8 synchronous reference ({options.cores} processes)")
+            results["reference"] = reference(options, settings, image_ids, results["end_to_end"]["runtime"])
+            bar.advance()
+            log("7/8 the lesson's design")
             results["baseline"] = lesson_baseline(options, settings, connection, paths)
             bar.advance()
-            log("6/6 memory")
-            results["memory"] = {**results["end_to_end"].pop("memory"), **worker_memory(settings, connection)}
+            log("8/8 memory")
+            results["memory"] = {
+                **results["end_to_end"].pop("memory"),
+                **worker_start,
+                **worker_memory(settings, connection),
+            }
             bar.advance()
             connection.close()
         finally:
@@ -226,14 +253,21 @@ def _start_workers(
     return processes
 
 
-def workers(options: BenchOptions, settings: Settings, connection: Redis, paths: list[Path]) -> list[Results]:
-    """Jobs per second through RQ, jobs put on the queue directly (no HTTP), 1 and N workers."""
+def workers(
+    options: BenchOptions, settings: Settings, connection: Redis, paths: list[Path]
+) -> tuple[list[Results], Results]:
+    """Jobs per second through RQ, jobs put on the queue directly (no HTTP), 1 and N workers; and
+    the single worker's start-up (spawn -> ready) and peak memory with the primary model alone."""
     queue = make_queue(connection)
     finished = queue.finished_job_registry
     rows = []
+    start: Results = {}
     counts = sorted({1, os.cpu_count() or 1})
     for count in counts:
+        spawned = time.perf_counter()
         processes = _start_workers(settings, connection, count, [options.primary_model])
+        if count == 1:
+            start["worker_start_s"] = time.perf_counter() - spawned
 
         def measure() -> float:
             before = finished.count
@@ -252,10 +286,12 @@ def workers(options: BenchOptions, settings: Settings, connection: Redis, paths:
             measure()  # warm-up: first jobs pay for lazy initialisation
             rows.append({"workers": count, "threads_per_worker": max(1, (os.cpu_count() or 1) // count),
                          "jobs_per_s": repeated(measure, options.repeats)})  # fmt: skip
+            if count == 1:
+                start["worker_primary_peak_rss_mib"] = _peak_rss_mib(processes[0].pid)
         finally:
             for process in processes:
                 stop(process)
-    return rows
+    return rows, start
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -266,24 +302,38 @@ def _peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _cores_used(pids: dict[str, list[int]], measure: Callable[[], object]) -> dict[str, float]:
-    """Run `measure`; return how many cores each group of processes (and this one) kept busy."""
-    before = {group: sum(_cpu_seconds(pid) for pid in members) for group, members in pids.items()}
+def _cpu_used(pids: dict[str, list[int]], measure: Callable[[], object]) -> tuple[dict[str, float], float]:
+    """Run `measure`; return the CPU seconds each group of processes (and this one, as "load
+    generator") used meanwhile, and the wall seconds it took."""
+    before = {group: sum(cpu_seconds(pid) for pid in members) for group, members in pids.items()}
     client_before = time.process_time()
     started = time.perf_counter()
     measure()
     wall = time.perf_counter() - started
-    used = {
-        group: (sum(_cpu_seconds(pid) for pid in members) - before[group]) / wall for group, members in pids.items()
+    used = {group: sum(cpu_seconds(pid) for pid in members) - before[group] for group, members in pids.items()}
+    used["load generator"] = time.process_time() - client_before
+    return used, wall
+
+
+def _level(load: Callable[[int], LoadResult], concurrency: int, repeats: int, pids: dict[str, list[int]]) -> Results:
+    """`repeats` runs of `load` at one level: throughput, latency, cores kept busy per group of
+    processes, and CPU milliseconds per completed classification per group."""
+    runs: list[LoadResult] = []
+    used, wall = _cpu_used(pids, lambda: runs.extend(load(concurrency) for _ in range(repeats)))
+    throughputs = sorted(run.throughput for run in runs)
+    completed = sum(len(run.result) for run in runs)
+    return {
+        "concurrency": concurrency,
+        "jobs_per_s": {"median": throughputs[len(throughputs) // 2], "runs": throughputs},
+        "submit_ms": percentiles([s for run in runs for s in run.submit]),
+        "result_ms": percentiles([s for run in runs for s in run.result]),
+        "completed": completed,
+        "failed": sum(run.failed for run in runs),
+        "cores_used": {group: seconds / wall for group, seconds in used.items()},
+        "cpu_ms_per_classification": {
+            group: 1000 * used[group] / completed if completed else float("nan") for group in pids
+        },
     }
-    used["load generator"] = (time.process_time() - client_before) / wall
-    return used
 
 
 def end_to_end(options: BenchOptions, settings: Settings, image_ids: list[str], redis_pid: int) -> Results:
@@ -300,26 +350,15 @@ def end_to_end(options: BenchOptions, settings: Settings, image_ids: list[str], 
         wait_for_http(f"{url}/info", web)
         generate_load(url, options.primary_model, image_ids, 1, min(1.0, options.load_seconds))  # warm-up
         pids = {"workers": [process.pid for process in processes], "web": [web.pid], "redis": [redis_pid]}
+
+        def load(concurrency: int) -> LoadResult:
+            return generate_load(url, options.primary_model, image_ids, concurrency, options.load_seconds)
+
         for concurrency in options.concurrency:
-            runs: list[LoadResult] = []
-
-            def level(concurrency: int = concurrency, runs: list[LoadResult] = runs) -> None:
-                for _ in range(options.repeats):
-                    runs.append(generate_load(url, options.primary_model, image_ids, concurrency, options.load_seconds))
-
-            cores = _cores_used(pids, level)
-            throughputs = sorted(run.throughput for run in runs)
-            rows.append(
-                {
-                    "concurrency": concurrency,
-                    "jobs_per_s": {"median": throughputs[len(throughputs) // 2], "runs": throughputs},
-                    "submit_ms": percentiles([s for run in runs for s in run.submit]),
-                    "result_ms": percentiles([s for run in runs for s in run.result]),
-                    "completed": sum(len(run.result) for run in runs),
-                    "failed": sum(run.failed for run in runs),
-                    "cores_used": cores,
-                }
-            )
+            row = _level(load, concurrency, options.repeats, pids)
+            per_classification = row["cpu_ms_per_classification"]
+            per_classification["service"] = sum(per_classification[group] for group in pids)
+            rows.append(row)
         memory = {"web_peak_rss_mib": _peak_rss_mib(web.pid)}
         served_by = connection.hget(RUNTIMES_KEY, options.primary_model)
         runtime = served_by.decode() if isinstance(served_by, bytes) else "torch"
@@ -332,6 +371,27 @@ def end_to_end(options: BenchOptions, settings: Settings, image_ids: list[str], 
     return {"workers": default.workers, "threads_per_worker": default.threads_per_worker(),
             "levels": rows, "memory": memory, "cache_hit": cache,
             "runtime": runtime}  # fmt: skip
+
+
+def reference(options: BenchOptions, settings: Settings, image_ids: list[str], runtime: str) -> Results:
+    """The synchronous reference (N processes that classify inside the request, same pipeline
+    and runtime as the service's workers) at the `compared` levels."""
+    port = free_port()
+    process = sync_reference.start(
+        settings, options.primary_model, runtime, options.cores, port, settings.data_dir / "reference-ready"
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        generate_reference_load(url, image_ids, 1, min(1.0, options.load_seconds))  # warm-up
+        pids = {"reference": process_tree(process.pid)}
+
+        def load(concurrency: int) -> LoadResult:
+            return generate_reference_load(url, image_ids, concurrency, options.load_seconds)
+
+        rows = [_level(load, concurrency, options.repeats, pids) for concurrency in options.compared]
+    finally:
+        stop(process)
+    return {"processes": options.cores, "threads_per_process": 1, "runtime": runtime, "levels": rows}
 
 
 def cache_hits(settings: Settings, options: BenchOptions, image_ids: list[str]) -> Results:
@@ -381,6 +441,10 @@ def worker_memory(settings: Settings, connection: Redis) -> Results:
         stop(process)
 
 
+CPU_LEVEL = 8
+"""Users at which CPU per classification is compared: the service is saturated there."""
+
+
 def goals(results: Results, options: BenchOptions) -> Results:
     """The issue's goals, as ratios measured in this one run."""
     primary = options.primary_model
@@ -395,6 +459,14 @@ def goals(results: Results, options: BenchOptions) -> Results:
     e2e = best["jobs_per_s"]["median"]
     lesson = results["baseline"]["jobs_per_s"]["median"]
     saturated_cores = best["cores_used"]
+    # The ceiling is what the cores can do: the fastest runtime measured, whichever the workers chose.
+    top = max(results["ceiling"], key=lambda row: row["images_per_s"]["median"])
+    service = {row["concurrency"]: row for row in levels}
+    synchronous = {row["concurrency"]: row for row in results["reference"]["levels"]}
+    cpu_level = CPU_LEVEL if CPU_LEVEL in synchronous else max(synchronous)
+    service_cpu = service[cpu_level]["cpu_ms_per_classification"]["service"]
+    reference_cpu = synchronous[cpu_level]["cpu_ms_per_classification"]["reference"]
+    phases = top["phase_ms"]
     return {
         "cores_used_at_saturation": saturated_cores,
         "runtime": served_by,
@@ -407,4 +479,28 @@ def goals(results: Results, options: BenchOptions) -> Results:
         "submit_p99_ms_at_saturation": best["submit_ms"]["p99"],
         "cache_hit_p50_ms": results["end_to_end"]["cache_hit"]["result_ms"]["p50"],
         "cache_hit_p99_ms": results["end_to_end"]["cache_hit"]["result_ms"]["p99"],
+        "ceiling_images_per_s": top["images_per_s"]["median"],
+        "ceiling_runtime": top["runtime"],
+        "end_to_end_over_ceiling": e2e / top["images_per_s"]["median"],
+        "worker_cores_busy_fraction": saturated_cores["workers"] / (os.cpu_count() or 1),
+        "versus_reference": [
+            {
+                "users": users,
+                "service": service[users]["jobs_per_s"]["median"],
+                "reference": row["jobs_per_s"]["median"],
+                "ratio": service[users]["jobs_per_s"]["median"] / row["jobs_per_s"]["median"],
+            }
+            for users, row in synchronous.items()
+        ],
+        "p50_ms_at_1_user": {
+            "service": service[1]["result_ms"]["p50"],
+            "reference": synchronous[1]["result_ms"]["p50"],
+        },
+        "p50_at_1_user_over_reference": service[1]["result_ms"]["p50"] / synchronous[1]["result_ms"]["p50"],
+        "cpu_level": cpu_level,
+        "cpu_ms_per_classification": {"service": service_cpu, "reference": reference_cpu},
+        "cpu_over_reference": service_cpu / reference_cpu,
+        "decode_preprocess_over_forward": (phases["decode"] + phases["preprocess"]) / phases["inference"],
+        "worker_primary_peak_rss_mib": results["memory"]["worker_primary_peak_rss_mib"],
+        "worker_start_s": results["memory"]["worker_start_s"],
     }

@@ -1,11 +1,13 @@
-"""Timing loops and summaries. Every number is repeated and summarised by its median, because
-the machines this runs on are shared and noisy."""
+"""Timing loops and summaries, and the CPU time of processes (from /proc). Every number is
+repeated and summarised by its median, because the machines this runs on are shared and noisy."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 
 def rate(step: Callable[[], object], items_per_step: int, seconds: float) -> float:
@@ -38,3 +40,31 @@ def percentiles(samples: Sequence[float]) -> dict[str, float]:
         return ordered[index] * 1000
 
     return {"p50": rank(0.50), "p95": rank(0.95), "p99": rank(0.99)}
+
+
+def median(values: Sequence[float]) -> float:
+    """The median of several runs."""
+    return statistics.median(values)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a running process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every process below it (a server's forked or spawned workers), from /proc."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(parents.get(current, []))
+    return tree
