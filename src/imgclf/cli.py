@@ -130,11 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench = _add_command(
         commands,
         "bench",
-        "measure model, pipeline, queue and end-to-end speed; write the report",
+        "measure model, pipeline, ceiling, queue, end-to-end and a synchronous server; write the report",
         """
         Measure, on this machine and with the worker's own pipeline: forward passes per runtime
-        and batch size, the pipeline alone, jobs/s through the queue with 1 and N workers, end
-        to end over HTTP with the default setup, the lesson's design, and memory. It starts
+        and batch size, the pipeline alone, the pipeline ceiling (N processes), jobs/s through
+        the queue with 1 and N workers, end to end over HTTP with the default setup against a
+        synchronous reference server (N processes classifying inside the request), with the CPU
+        each spends per classification, the lesson's design, and memory. It starts
         its own Redis, workers and web server in a temporary folder (IMGCLF_REDIS_URL is not
         used), then writes benchmarks.md, benchmarks.json and benchmarks.png into --out. A full
         run takes minutes.
@@ -160,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="repeats of every measurement, median reported (default 3; 1 with --smoke)",
+    )
+    bench.add_argument(
+        "--cores",
+        type=int,
+        metavar="N",
+        help="processes of the pipeline ceiling and of the synchronous reference (default: this machine's CPUs)",
     )
     bench.add_argument("--render", type=Path, metavar="JSON", help="only rewrite the report from a run's raw JSON")
 
@@ -273,6 +281,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         options = BenchOptions.smoke_test(args.out) if args.smoke else BenchOptions(out_dir=args.out)
         if args.repeats:
             options.repeats = args.repeats
+        if args.cores:
+            options.cores = args.cores
         options.model_dir = settings.model_dir
         results = run_benchmark(options)
     for path in write_report(results, args.out):
