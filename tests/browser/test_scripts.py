@@ -8,7 +8,6 @@ import json
 import shutil
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -16,13 +15,12 @@ from typing import Any, NamedTuple
 import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from imgclf.images.adjustments import FACTORS, Adjustments, parse_adjustments
 from imgclf.web.middleware.security_headers import PAGE_CSP
+from tests.browser.conftest import watched_page
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 STATIC = Path(__file__).parents[2] / "src" / "imgclf" / "web" / "pages" / "static"
 
 pytestmark = pytest.mark.browser
@@ -140,38 +138,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     yield Site(f"http://127.0.0.1:{port}", f"http://localhost:{port}")
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
-
-
-@contextmanager
-def watched_page(browser: Browser) -> Iterator[Page]:
-    """A page in a context of its own, which fails the test if a script on it throws or the browser
-    logs an error (a refusal of the Content-Security-Policy, a failed request)."""
-    context = browser.new_context()
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-    try:
-        yield page
-    finally:
-        context.close()
-    assert problems == []
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    with watched_page(browser) as page:
-        yield page
 
 
 @pytest.fixture(scope="module")

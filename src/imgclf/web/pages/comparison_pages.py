@@ -32,8 +32,8 @@ from imgclf.web.intake import read_models, read_order
 from imgclf.web.middleware.body_limits import body_limit
 from imgclf.web.openapi import EDGE_RESPONSES, RETRY_AFTER
 from imgclf.web.origin import is_cross_site
-from imgclf.web.pages.photo_choice import adjustments_shown, photo_source
-from imgclf.web.pages.rendering import notice_page, path_for, refusal_page, render, rooted
+from imgclf.web.pages.photo_choice import photo_source
+from imgclf.web.pages.rendering import path_for, refusal_page, render, rooted, unreadable_page
 from imgclf.web.pages.routes import (
     CROSS_SITE_HEADERS,
     FORM_FIELDS,
@@ -46,7 +46,6 @@ from imgclf.web.pages.routes import (
     name_of,
     progress_words,
     see_other,
-    shown_earlier,
     title_of,
 )
 from imgclf.web.state import ChoicesDep, StateDep
@@ -108,13 +107,11 @@ async def request_comparison(
             submit_comparison, state.redis, state.settings, order, models, client, upload
         )
     except (CrossSiteRequest, InvalidRequest, UnsupportedImage, ImageTooLarge, InvalidImage) as exc:
-        shown = shown_earlier(request, earlier)
-        return refusal_page(request, state, choices, FORM, exc, selected, adjustments_shown(adjustment_fields), shown)
+        return refusal_page(request, state, choices, FORM, exc, selected, adjustment_fields, earlier)
     except (QueueFull, QueueUnavailable, TooManyRequests, UploadStoreFull) as exc:
         if "text/html" not in request.headers.get("accept", ""):
             raise
-        shown = shown_earlier(request, earlier)
-        return refusal_page(request, state, choices, FORM, exc, selected, adjustments_shown(adjustment_fields), shown)
+        return refusal_page(request, state, choices, FORM, exc, selected, adjustment_fields, earlier)
     return see_other(path_for(request, "comparison_page", comparison_id=comparison_id))
 
 
@@ -134,18 +131,8 @@ async def comparison_page(
     """Show each model's top 5 side by side, the classes two or more of them share highlighted."""
     try:
         comparison = await run_in_threadpool(describe_comparison, state.redis, comparison_id)
-    except NotFound:
-        return notice_page(
-            request,
-            state,
-            "No such comparison",
-            "This comparison expired or never existed: results are kept for a limited time, then deleted.",
-            404,
-        )
-    except QueueUnavailable as exc:
-        page = notice_page(request, state, "Try again shortly", exc.message, exc.status_code)
-        page.headers["Retry-After"] = str(exc.retry_after)
-        return page
+    except (NotFound, QueueUnavailable) as exc:
+        return unreadable_page(request, state, exc, "comparison")
     attempts = state.settings.job_retries + 1
     image_name = name_of(comparison["image"])
     titles = {entry["model"]: title_of(entry["model"]) for entry in comparison["classifications"]}

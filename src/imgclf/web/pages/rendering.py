@@ -9,9 +9,19 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from imgclf.errors import CrossSiteRequest, ImageTooLarge, InvalidImage, InvalidRequest, ServiceError, UnsupportedImage
+from imgclf.errors import (
+    CrossSiteRequest,
+    ImageTooLarge,
+    InvalidImage,
+    InvalidRequest,
+    NotFound,
+    QueueUnavailable,
+    ServiceError,
+    UnsupportedImage,
+)
 from imgclf.images.adjustments import FACTORS, NONE, Adjustments
 from imgclf.web.choices import Choices
+from imgclf.web.pages.photo_choice import adjustments_shown
 from imgclf.web.state import AppState
 from imgclf.web.wording import ADJUSTMENT_WORDS
 
@@ -47,6 +57,17 @@ def render(
 
 def notice_page(request: Request, state: AppState, title: str, message: str, status_code: int) -> HTMLResponse:
     return render(request, state, "notice.html", {"title": title, "message": message}, status_code)
+
+
+def unreadable_page(request: Request, state: AppState, exc: NotFound | QueueUnavailable, what: str) -> HTMLResponse:
+    """The page for a `what` ("result", "comparison") that cannot be read: 404 when it expired or
+    never existed, 503 + Retry-After when Redis is away."""
+    if isinstance(exc, QueueUnavailable):
+        page = notice_page(request, state, "Try again shortly", exc.message, exc.status_code)
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
+    message = f"This {what} expired or never existed: results are kept for a limited time, then deleted."
+    return notice_page(request, state, f"No such {what}", message, 404)
 
 
 def form_page(
@@ -105,6 +126,11 @@ def refusal_errors(refusal: ServiceError, file_field: str) -> dict[str, str]:
     return {"form": refusal.message}
 
 
+def shown_earlier(request: Request, earlier: dict[str, str] | None) -> dict[str, str] | None:
+    """The form's option for an earlier result's photo, its preview under the app's root_path."""
+    return {**earlier, "preview_url": rooted(request, earlier["preview_url"])} if earlier else None
+
+
 def refusal_page(
     request: Request,
     state: AppState,
@@ -112,10 +138,12 @@ def refusal_page(
     template: str,
     refusal: ServiceError,
     selected: dict[str, Any],
-    adjustments: Adjustments = NONE,
+    adjustment_fields: dict[str, Any] | None = None,
     earlier: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    """The form again with the refusal's reason and its status (and Retry-After)."""
+    """The form again with the refusal's reason and its status (and Retry-After), showing what was
+    picked: the posted adjustments (`adjustment_fields`) and the earlier result's photo option."""
+    adjustments = adjustments_shown(adjustment_fields)
     if isinstance(refusal, CrossSiteRequest):
         selected, adjustments, earlier = {}, NONE, None
     page = form_page(
@@ -126,7 +154,7 @@ def refusal_page(
         errors=refusal_errors(refusal, "file"),
         selected=selected,
         adjustments=adjustments,
-        earlier=earlier,
+        earlier=shown_earlier(request, earlier),
         status_code=refusal.status_code,
     )
     if refusal.retry_after is not None:

@@ -36,8 +36,16 @@ from imgclf.web.intake import FieldNames, read_order
 from imgclf.web.middleware.body_limits import body_limit
 from imgclf.web.openapi import EDGE_RESPONSES, JSON_ERROR, PLAIN_TEXT, RETRY_AFTER, json_error
 from imgclf.web.origin import is_cross_site
-from imgclf.web.pages.photo_choice import adjustments_shown, earlier_choice, photo_source
-from imgclf.web.pages.rendering import form_page, notice_page, path_for, refusal_page, render, rooted
+from imgclf.web.pages.photo_choice import earlier_choice, photo_source
+from imgclf.web.pages.rendering import (
+    form_page,
+    path_for,
+    refusal_page,
+    render,
+    rooted,
+    shown_earlier,
+    unreadable_page,
+)
 from imgclf.web.state import ChoicesDep, StateDep
 from imgclf.web.wording import adjustment_words, milliseconds
 
@@ -165,10 +173,6 @@ async def filled_form(
     )
 
 
-def shown_earlier(request: Request, earlier: dict[str, str] | None) -> dict[str, str] | None:
-    return {**earlier, "preview_url": rooted(request, earlier["preview_url"])} if earlier else None
-
-
 @router.post(
     "/classifications",
     status_code=303,
@@ -226,13 +230,12 @@ async def request_classification(
         client = request.client.host if request.client else None
         ticket = await run_in_threadpool(submit_order, state.redis, state.settings, order, client, upload)
     except (CrossSiteRequest, InvalidRequest, UnsupportedImage, ImageTooLarge, InvalidImage) as exc:
-        shown = shown_earlier(request, earlier)
-        return refusal_page(request, state, choices, FORM, exc, selected, adjustments_shown(adjustment_fields), shown)
+        return refusal_page(request, state, choices, FORM, exc, selected, adjustment_fields, earlier)
     except (QueueFull, QueueUnavailable, TooManyRequests, UploadStoreFull) as exc:
         if "text/html" not in request.headers.get("accept", ""):
             raise  # a program: the JSON error, as every other route answers
-        shown = shown_earlier(request, earlier)  # a browser: the form again, and when to come back
-        return refusal_page(request, state, choices, FORM, exc, selected, adjustments_shown(adjustment_fields), shown)
+        # a browser: the form again, and when to come back
+        return refusal_page(request, state, choices, FORM, exc, selected, adjustment_fields, earlier)
     return see_other(path_for(request, "result_page", job_id=ticket.job_id))
 
 
@@ -253,18 +256,8 @@ async def result_page(
     """Show one job: its photo, model and progress, then its top 5 and timings, or why it failed."""
     try:
         job = await run_in_threadpool(describe_by_id, state.redis, job_id)
-    except NotFound:
-        return notice_page(
-            request,
-            state,
-            "No such result",
-            "This result expired or never existed: results are kept for a limited time, then deleted.",
-            404,
-        )
-    except QueueUnavailable as exc:
-        page = notice_page(request, state, "Try again shortly", exc.message, exc.status_code)
-        page.headers["Retry-After"] = str(exc.retry_after)
-        return page
+    except (NotFound, QueueUnavailable) as exc:
+        return unreadable_page(request, state, exc, "result")
     attempts = state.settings.job_retries + 1
     model_title = title_of(job["model"])
     image_name = name_of(job["image"])
