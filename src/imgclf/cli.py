@@ -311,7 +311,7 @@ def _classify(args: argparse.Namespace, settings: Settings) -> int:
     from imgclf.errors import InvalidImage
     from imgclf.models.pipeline import Pipeline
     from imgclf.models.registry import MODELS
-    from imgclf.models.serving import load_for_serving
+    from imgclf.models.serving import ModelNotServable, load_for_serving
 
     spec = MODELS.get(args.model_id)
     reason = spec.unavailable_reason(settings.model_dir) if spec else "unknown model"
@@ -324,7 +324,11 @@ def _classify(args: argparse.Namespace, settings: Settings) -> int:
     # The model is loaded as a worker loads it (same runtime choice and parity check); this one
     # process is the only one classifying, so it takes every core unless told otherwise.
     threads = settings.torch_threads or os.cpu_count() or 1
-    classifier, _ = load_for_serving(spec, settings.model_dir, settings.runtime, threads)
+    try:
+        classifier, _ = load_for_serving(spec, settings.model_dir, settings.runtime, threads)
+    except ModelNotServable as exc:
+        print(f"imgclf classify: cannot use {args.model_id}: {exc}", file=sys.stderr)
+        return 2
     try:
         outcome = Pipeline(classifier, settings.max_image_pixels).run(image)
     except InvalidImage as exc:

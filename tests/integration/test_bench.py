@@ -13,16 +13,17 @@ import pytest
 
 def cannot_run(runtime: str, model_dir: Path) -> str | None:
     """Why `runtime` cannot run on this machine at all, or None if it builds here."""
+    from imgclf.models.export import export_model
     from imgclf.models.loading import load_classifier
     from imgclf.models.registry import MODELS
-    from imgclf.models.runtimes import BUILDERS, export_onnx
+    from imgclf.models.runtimes import BUILDERS, build
 
     if runtime not in BUILDERS:
         return None
     spec = MODELS["efficientnet_lite0"]
-    reference = load_classifier(spec, model_dir)
+    manifest = export_model(load_classifier(spec, model_dir), spec, model_dir)
     try:
-        BUILDERS[runtime](reference, export_onnx(reference, spec, model_dir, 224), 2)
+        build(runtime, manifest, model_dir, 2)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     return None

@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from imgclf.images.samples import sample_photo as photo
-from imgclf.models.classifier import TorchClassifier
-from imgclf.models.loading import load_classifier
+from imgclf.models.loading import TorchClassifier, load_classifier
 from imgclf.models.pipeline import Pipeline
 from imgclf.models.registry import MODELS
 from tests.conftest import CATS
@@ -82,4 +82,16 @@ def test_a_transparent_picture_handed_in_is_seen_on_white(lite: TorchClassifier)
     # The decoder's own conversion (`decoding.to_rgb`): a plain convert("RGB") would make it black.
     clear = Image.new("RGBA", (300, 300), (0, 0, 0, 0))
     white = Image.new("RGB", (300, 300), "white")
-    assert torch.equal(lite.preprocess([clear]), lite.preprocess([white]))
+    assert np.array_equal(lite.preprocess([clear]), lite.preprocess([white]))
+
+
+def test_the_preprocessing_computes_what_the_models_own_torch_transform_does(lite: TorchClassifier) -> None:
+    # Pillow + numpy (no torch) against timm's transform, on photos of several shapes: only a filter
+    # centre rounded differently may move a value, by one 8-bit step (2/255 on a -1..1 scale).
+    pictures = [photo(name) for name in ("chelsea.jpg", "coffee.jpg", "camera.jpg", "motorcycle.jpg")]
+    pictures.append(photo("rocket.jpg").rotate(90, expand=True))
+    ours, reference = lite.preprocess(pictures), lite.reference_preprocess(pictures)
+    assert ours.shape == reference.shape and ours.dtype == np.float32
+    difference = np.abs(ours - reference)
+    assert difference.max() <= 2 / 255 + 1e-6
+    assert (difference > 0).mean() < 1e-3

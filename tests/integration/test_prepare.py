@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from imgclf.config import Settings
+from imgclf.models.manifest import is_exported, onnx_path
 from imgclf.models.registry import MODELS, model_availability
-from imgclf.models.runtimes import onnx_path
 from imgclf.ops.prepare import download_weights, export_models
 
 
@@ -35,9 +35,10 @@ def test_models_already_present_are_not_downloaded(tmp_path: Path) -> None:
     assert download_weights(settings) == []
 
 
-def test_prepare_exports_the_available_models_for_read_only_workers(tmp_path: Path) -> None:
+def test_prepare_exports_the_available_models_for_workers_without_torch(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, models=["efficientnet_lite0", "resnet18"])
-    (exported,) = export_models(settings)  # resnet18 has no weights here: nothing to export
-    assert exported == onnx_path(MODELS["efficientnet_lite0"], settings.model_dir)
-    assert exported.stat().st_size > 1_000_000
-    assert export_models(settings) == [exported]  # done once
+    lite0 = MODELS["efficientnet_lite0"]
+    assert export_models(settings) == ["efficientnet_lite0"]  # resnet18 has no weights here: nothing to export
+    assert onnx_path(settings.model_dir, lite0.id, lite0.weights_file).stat().st_size > 1_000_000
+    assert is_exported(settings.model_dir, lite0.id, lite0.weights_file)
+    assert export_models(settings) == []  # done once

@@ -1,27 +1,25 @@
-"""ONNX Runtime and OpenVINO against torch, on real photos, and the fallback when one misbehaves."""
+"""Exports, ONNX Runtime and OpenVINO against torch on real photos, the fallback when a runtime
+misbehaves, and a worker's model loading without torch."""
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
-import torch
 
 from imgclf.cli import main
 from imgclf.images.samples import sample_photo
 from imgclf.models import runtimes, serving
-from imgclf.models.classifier import Classifier, TorchClassifier
-from imgclf.models.loading import load_classifier
+from imgclf.models.classifier import Classifier
+from imgclf.models.export import export_model
+from imgclf.models.loading import TorchClassifier, load_classifier
+from imgclf.models.manifest import ExportManifest, manifest_path, onnx_path, probe_path, read_manifest
 from imgclf.models.registry import MODELS
-from imgclf.models.runtimes import (
-    BUILDERS,
-    OpenVinoClassifier,
-    accelerate,
-    export_onnx,
-    onnx_path,
-    openvino_config,
-    parity_problem,
-    probe_batch,
-)
+from imgclf.models.runtimes import OpenVinoClassifier, build, openvino_config, parity_problem
+from imgclf.models.serving import ModelNotServable, load_for_serving
 from tests.conftest import CATS
 
 SPEC = MODELS["efficientnet_lite0"]
@@ -37,50 +35,69 @@ def reference(model_dir: Path) -> TorchClassifier:
     return load_classifier(SPEC, model_dir)
 
 
-def built_or_skipped(runtime: runtimes.Runtime, reference: TorchClassifier, model_dir: Path) -> Classifier:
+@pytest.fixture(scope="module")
+def manifest(reference: TorchClassifier, model_dir: Path) -> ExportManifest:
+    return export_model(reference, SPEC, model_dir)
+
+
+def built_or_skipped(runtime: runtimes.Runtime, manifest: ExportManifest, model_dir: Path) -> Classifier:
     """`runtime` built on the exported model; the test is skipped, with the reason, on a machine
     where the runtime cannot run at all. One that runs but disagrees with torch still fails."""
-    model_file = export_onnx(reference, SPEC, model_dir, 224)
     try:
-        return BUILDERS[runtime](reference, model_file, 2)
+        return build(runtime, manifest, model_dir, 2)
     except Exception as exc:
         pytest.skip(f"{runtime} cannot run on this machine: {type(exc).__name__}: {exc}")
 
 
-@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
-def test_an_accelerated_runtime_matches_torch_and_is_used(
-    reference: TorchClassifier, model_dir: Path, runtime: runtimes.Runtime
+def probe_batch(classifier: Classifier, model_dir: Path) -> np.ndarray:
+    from imgclf.images.decoding import open_rgb
+
+    photos = [
+        open_rgb(probe_path(model_dir, photo), 10**8, classifier.decode_size) for photo in ("chelsea.jpg", "coffee.jpg")
+    ]
+    return classifier.preprocess(photos)
+
+
+def test_the_export_writes_the_model_its_manifest_and_probe_photos_once(
+    reference: TorchClassifier, manifest: ExportManifest, model_dir: Path
 ) -> None:
-    built_or_skipped(runtime, reference, model_dir)
-    probe = probe_batch(reference)
-    classifier, report = accelerate(reference, SPEC, model_dir, probe, runtime, threads=2)
-    assert report.chosen == runtime and classifier.runtime == runtime
-    assert report.rejected == {}
+    model_file = onnx_path(model_dir, SPEC.id, SPEC.weights_file)
+    written = manifest_path(model_dir, SPEC.id, SPEC.weights_file)
+    stamps = model_file.stat().st_mtime_ns, written.stat().st_mtime_ns
+    assert export_model(reference, SPEC, model_dir) == manifest == read_manifest(model_dir, SPEC.id, SPEC.weights_file)
+    assert (model_file.stat().st_mtime_ns, written.stat().st_mtime_ns) == stamps
+    assert model_file.name == "efficientnet_lite0-efficientnet-lite0-57934424.onnx"
+    stored = json.loads(written.read_text())
+    assert stored["preprocessing"] == {
+        "resize": 256, "crop": 224, "interpolation": "bicubic", "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]
+    }  # fmt: skip
+    assert len(stored["labels"]) == 1000 and stored["labels"][967] == "espresso"
+    assert stored["weights_file"] == SPEC.weights_file and stored["torch_version"]
+    cat, coffee = (stored["reference"][photo] for photo in ("chelsea.jpg", "coffee.jpg"))
+    assert reference.labels[cat[0][0]] in CATS and coffee[0][0] == 967 and len(cat) == 5
+    assert probe_path(model_dir, "chelsea.jpg").is_file()
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_an_exported_model_on_a_runtime_matches_torch_and_is_used(
+    reference: TorchClassifier, manifest: ExportManifest, model_dir: Path, runtime: runtimes.Runtime
+) -> None:
+    built_or_skipped(runtime, manifest, model_dir)
+    classifier, report = load_for_serving(SPEC, model_dir, runtime, threads=2)
+    assert report.chosen == runtime == classifier.runtime and report.rejected == {}
+    probe = probe_batch(classifier, model_dir)
     cat, coffee = classifier.top_k(classifier.predict(probe))
     assert cat[0][0] in CATS and coffee[0][0] == "espresso"
-    expected = reference.predict(probe)
-    assert float((classifier.predict(probe) - expected).abs().max()) < runtimes.PARITY_TOLERANCE
+    assert np.abs(classifier.predict(probe) - reference.predict(probe)).max() < runtimes.PARITY_TOLERANCE
 
 
-def test_auto_keeps_the_preferred_runtime_unless_another_is_clearly_faster(
-    reference: TorchClassifier, model_dir: Path
-) -> None:
-    for runtime in BUILDERS:
-        built_or_skipped(runtime, reference, model_dir)
-    classifier, report = accelerate(reference, SPEC, model_dir, probe_batch(reference), "auto", threads=2)
-    speeds = report.images_per_s
-    assert set(speeds) == {"torch", "onnxruntime", "openvino"}
-    fastest = max(speeds, key=lambda runtime: speeds[runtime])
-    if speeds[fastest] >= runtimes.CLEARLY_FASTER * speeds["onnxruntime"]:
-        assert report.chosen == fastest
-    else:
-        assert report.chosen == "onnxruntime"
-    assert classifier.runtime == report.chosen
-    assert report.chosen != "torch"  # torch is several times slower on these models
+def test_auto_is_the_same_runtime_for_every_worker(manifest: ExportManifest, model_dir: Path) -> None:
+    chosen = {load_for_serving(SPEC, model_dir, "auto", threads=1)[1].chosen for _ in range(3)}
+    assert chosen == {runtimes.AUTO} == {"onnxruntime"}
 
 
-def test_openvino_is_asked_for_float32_and_runs_in_it(reference: TorchClassifier, model_dir: Path) -> None:
-    classifier = built_or_skipped("openvino", reference, model_dir)
+def test_openvino_is_asked_for_float32_and_runs_in_it(manifest: ExportManifest, model_dir: Path) -> None:
+    classifier = built_or_skipped("openvino", manifest, model_dir)
     assert isinstance(classifier, OpenVinoClassifier)
     import openvino
     import openvino.properties.hint as hints
@@ -91,75 +108,88 @@ def test_openvino_is_asked_for_float32_and_runs_in_it(reference: TorchClassifier
     assert classifier.compiled.get_property(hints.inference_precision) == openvino.Type.f32
 
 
-def test_the_export_is_done_once_and_reused(reference: TorchClassifier, model_dir: Path) -> None:
-    first = export_onnx(reference, SPEC, model_dir, 224)
-    stamp = first.stat().st_mtime_ns
-    assert export_onnx(reference, SPEC, model_dir, 224) == first == onnx_path(SPEC, model_dir)
-    assert first.stat().st_mtime_ns == stamp
-    assert "efficientnet-lite0-57934424" in first.name and "torch" in first.name
+class Scrambled(runtimes.OnnxRuntimeClassifier):
+    """A runtime that gets the classes wrong: its probabilities rolled by one class."""
 
-
-class Scrambled(Classifier):
-    """A runtime that gets the classes wrong: its probabilities are torch's, rolled by one class."""
-
-    runtime = "onnxruntime"
-
-    def __init__(self, base: Classifier, model_file: Path, threads: int) -> None:
-        super().__init__(base.model_id, base.transform, base.labels, base.decode_size)
-        self.base = base
-
-    def predict(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.base.predict(batch).roll(1, dims=1)
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return np.roll(super().predict(batch), 1, axis=1)
 
 
 def test_a_runtime_that_disagrees_with_torch_is_not_used(
-    reference: TorchClassifier, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+    manifest: ExportManifest, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(runtimes.BUILDERS, "onnxruntime", Scrambled)
-    classifier, report = accelerate(reference, SPEC, model_dir, probe_batch(reference), "onnxruntime", threads=2)
-    assert classifier is reference and report.chosen == "torch"
-    assert report.rejected == {"onnxruntime": "a different top 5 than torch"}
+    classifier, report = load_for_serving(SPEC, model_dir, "onnxruntime", threads=2)
+    assert classifier.runtime == report.chosen == "torch"
+    assert report.rejected == {"onnxruntime": "a different top 5 than torch on chelsea.jpg"}
+    # Without torch to fall back on, the model is refused with that reason.
+    monkeypatch.setattr(serving, "torch_installed", lambda: False)
+    with pytest.raises(ModelNotServable, match="a different top 5 than torch"):
+        load_for_serving(SPEC, model_dir, "onnxruntime", threads=2)
 
 
-def test_a_runtime_that_cannot_load_the_model_falls_back_to_torch(reference: TorchClassifier, tmp_path: Path) -> None:
-    broken = onnx_path(SPEC, tmp_path)
-    broken.parent.mkdir(parents=True)
-    broken.write_bytes(b"not an onnx model")
-    classifier, report = accelerate(reference, SPEC, tmp_path, probe_batch(reference), "openvino", threads=2)
-    assert classifier is reference
-    assert "openvino" in report.rejected
+def test_a_runtime_that_cannot_load_the_model_falls_back_to_torch(
+    manifest: ExportManifest, model_dir: Path, tmp_path: Path
+) -> None:
+    # A copy of the export whose ONNX file is damaged.
+    for source in (manifest_path, onnx_path):
+        target = source(tmp_path, SPEC.id, SPEC.weights_file)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(source(model_dir, SPEC.id, SPEC.weights_file).read_bytes())
+    onnx_path(tmp_path, SPEC.id, SPEC.weights_file).write_bytes(b"not an onnx model")
+    classifier, report = load_for_serving(SPEC, tmp_path, "openvino", threads=2)
+    assert classifier.runtime == "torch" and "openvino" in report.rejected
 
 
-def test_small_differences_pass_and_large_ones_do_not(reference: TorchClassifier) -> None:
-    probe = probe_batch(reference)
-    expected = reference.predict(probe)
+def test_small_differences_pass_and_large_ones_do_not(manifest: ExportManifest, model_dir: Path) -> None:
+    class Shifted(runtimes.OnnxRuntimeClassifier):
+        shift = 0.0
 
-    class Shifted(Classifier):
-        def __init__(self, shift: float) -> None:
-            super().__init__(reference.model_id, reference.transform, reference.labels, reference.decode_size)
-            self.shift = shift
+        def predict(self, batch: np.ndarray) -> np.ndarray:
+            return super().predict(batch) + self.shift
 
-        def predict(self, batch: torch.Tensor) -> torch.Tensor:
-            return expected + self.shift
+    model_file = onnx_path(model_dir, SPEC.id, SPEC.weights_file)
+    close, far = Shifted(manifest, model_file, 1), Shifted(manifest, model_file, 1)
+    close.shift, far.shift = 1e-5, 5e-3
+    assert parity_problem(close, manifest, model_dir) is None
+    assert "differ from torch by up to" in (parity_problem(far, manifest, model_dir) or "")
 
-    assert parity_problem(expected, Shifted(1e-5), probe) is None
-    assert "differ from torch by up to" in (parity_problem(expected, Shifted(5e-3), probe) or "")
+
+def test_a_model_with_no_export_and_no_torch_is_refused_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(serving, "torch_installed", lambda: False)
+    with pytest.raises(ModelNotServable, match="no ONNX export"):
+        load_for_serving(SPEC, tmp_path, "auto", threads=1)
+    with pytest.raises(ModelNotServable, match="torch is not installed"):
+        load_for_serving(SPEC, tmp_path, "torch", threads=1)
+
+
+def test_serving_an_exported_model_never_imports_torch(manifest: ExportManifest, model_dir: Path) -> None:
+    # A fresh interpreter, as a worker process is: what it has loaded once the model is ready.
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from imgclf.models.registry import MODELS\n"
+        "from imgclf.models.serving import load_for_serving\n"
+        f"classifier, report = load_for_serving(MODELS['efficientnet_lite0'], Path({str(model_dir)!r}), 'auto', 1)\n"
+        "print(report.chosen, sorted({'torch', 'torchvision', 'timm'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["onnxruntime", "[]"]
 
 
 def test_imgclf_classify_loads_the_model_as_a_worker_does(
-    reference: TorchClassifier,
+    manifest: ExportManifest,
     model_dir: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    built_or_skipped("onnxruntime", reference, model_dir)
     monkeypatch.setenv("IMGCLF_MODEL_DIR", str(model_dir))
     monkeypatch.setenv("IMGCLF_RUNTIME", "onnxruntime")
     served: list[str] = []
-    load_for_serving = serving.load_for_serving
 
-    def spy(*args: Any) -> tuple[Classifier, runtimes.RuntimeChoiceReport]:
+    def spy(*args: Any) -> tuple[Classifier, serving.RuntimeChoiceReport]:
         classifier, report = load_for_serving(*args)
         served.append(classifier.runtime)
         return classifier, report

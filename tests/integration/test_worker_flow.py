@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from redis import Redis
 
 from imgclf.config import Settings
+from imgclf.jobs.liveness import live_workers
 from imgclf.jobs.queue import make_queue
 from tests.conftest import BROKEN_IMAGE, CATS, classify, fresh_photo, samples, submit, wait_for_end
 
@@ -106,3 +107,18 @@ def test_readiness_and_metrics_count_what_the_worker_did(worker_client: TestClie
     assert grew("imgclf_job_preprocess_seconds_sum") > 0
     assert grew("imgclf_cache_lookups_total") == 3
     assert grew("imgclf_cache_hits_total") == 1
+
+
+def test_each_worker_reports_the_runtime_of_each_model(worker_client: TestClient, worker_settings: Settings) -> None:
+    # `auto` is ONNX Runtime for the EfficientNets whose export reproduces torch; the label names
+    # the worker, so two workers that chose differently would both show.
+    connection = Redis.from_url(worker_settings.redis_url or "")
+    (name,) = live_workers(connection)
+    runtimes = {
+        labels: value
+        for (metric, labels), value in samples(worker_client.get("/metrics").text).items()
+        if metric == "imgclf_model_runtime"
+    }
+    assert runtimes[(("model", "efficientnet_lite0"), ("runtime", "onnxruntime"), ("worker", name))] == 1
+    models = {model["id"]: model for model in worker_client.get("/api/v1/models").json()["models"]}
+    assert models["efficientnet_lite0"]["runtime"] == "onnxruntime"

@@ -47,13 +47,10 @@ def _process(
     out: Any,
 ) -> None:
     """One ceiling process: load, report ready, then run `repeats` windows, each after the barrier."""
-    import torch
-
     from imgclf.models.pipeline import PHASES, Pipeline
     from imgclf.models.registry import MODELS
     from imgclf.models.serving import load_for_serving
 
-    torch.set_num_threads(1)
     try:
         classifier, report = load_for_serving(MODELS[model_id], model_dir, runtime, 1)  # type: ignore[arg-type]
         if report.chosen != runtime:

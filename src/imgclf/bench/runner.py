@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import gc
+import importlib.metadata
 import itertools
 import os
 import platform
@@ -17,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 from redis import Redis
 
-from imgclf.bench import baseline, sync_reference
+from imgclf.bench import agreement, baseline, sync_reference
 from imgclf.bench.ceiling import ceiling
 from imgclf.bench.load import LoadResult, generate_load, generate_reference_load
 from imgclf.bench.stats import cpu_seconds, percentiles, process_tree, rate, repeated
@@ -28,14 +29,15 @@ from imgclf.config import Settings
 from imgclf.images.catalogue import ImageCatalogue
 from imgclf.images.decoding import open_rgb
 from imgclf.images.samples import install_sample_photos
-from imgclf.jobs.liveness import live_workers
-from imgclf.jobs.metrics import RUNTIMES_KEY
+from imgclf.jobs.liveness import live_workers, model_runtimes
 from imgclf.jobs.queue import CLASSIFY_TASK, make_queue
 from imgclf.models.classifier import Classifier
-from imgclf.models.loading import load_classifier
+from imgclf.models.export import export_model
+from imgclf.models.loading import TorchClassifier
 from imgclf.models.pipeline import Pipeline
 from imgclf.models.registry import MODELS, model_availability
-from imgclf.models.runtimes import RUNTIMES, Runtime, accelerate, probe_batch
+from imgclf.models.runtimes import RUNTIMES, Runtime, build, parity_problem
+from imgclf.models.serving import load_torch
 from imgclf.ops.embedded_redis import EmbeddedRedis, free_port
 from imgclf.ops.processes import spawn, stop, wait_for_http, wait_for_workers
 from imgclf.ops.progress import progress
@@ -62,6 +64,8 @@ class BenchOptions:
     ceiling_runtimes: tuple[Runtime, ...] = ("onnxruntime", "openvino")
     ceiling_seconds: float = 4.0
     queue_jobs: int = 100
+    agreement_photos: int | None = None
+    """Catalogue photos whose 31 variants each the preprocessing agreement compares (None: all)."""
     baseline_jobs: int = 8
     model_dir: Path | None = None
     smoke: bool = False
@@ -81,6 +85,7 @@ class BenchOptions:
             ceiling_runtimes=("onnxruntime",),
             ceiling_seconds=1.0,
             queue_jobs=4,
+            agreement_photos=1,
             baseline_jobs=1,
             smoke=True,
         )
@@ -94,10 +99,9 @@ class BenchOptions:
 def run_benchmark(options: BenchOptions, log: Callable[[str], None] = print) -> Results:
     """Measure everything; returns the raw results (also written by `report`)."""
     cores = os.cpu_count() or 1
-    torch.set_num_threads(cores)  # as one default worker
     results: Results = {"machine": machine(), "options": _options_summary(options)}
     log(f"benchmark on {results['machine']['cpu']} ({cores} cores)")
-    with tempfile.TemporaryDirectory(prefix="imgclf-bench-") as tmp, progress(8, "benchmark") as bar:
+    with tempfile.TemporaryDirectory(prefix="imgclf-bench-") as tmp, progress(9, "benchmark") as bar:
         root = Path(tmp)
         install_sample_photos(root / "images")
         settings = Settings(
@@ -107,13 +111,18 @@ def run_benchmark(options: BenchOptions, log: Callable[[str], None] = print) -> 
             models=options.models,
         )
         paths = [settings.image_dir / image_id for image_id in ImageCatalogue(settings.image_dir).ids()]
-        log("1/8 model only")
+        log("1/9 model only")
         results["model_only"] = model_only(options, settings, paths)
         bar.advance()
-        log("2/8 pipeline")
+        log("2/9 pipeline")
         results["pipeline"] = pipeline(options, settings, paths)
         bar.advance()
-        log(f"3/8 pipeline ceiling ({options.cores} processes)")
+        log("3/9 preprocessing agreement")
+        results["agreement"] = agreement.measure(
+            settings.model_dir, options.primary_model, paths[: options.agreement_photos], settings.max_image_pixels
+        )
+        bar.advance()
+        log(f"4/9 pipeline ceiling ({options.cores} processes)")
         results["ceiling"] = [
             ceiling(settings.model_dir, options.primary_model, runtime, paths, settings.max_image_pixels,
                     options.cores, options.ceiling_seconds, options.repeats)
@@ -125,21 +134,21 @@ def run_benchmark(options: BenchOptions, log: Callable[[str], None] = print) -> 
         try:
             settings = settings.model_copy(update={"redis_url": redis.url})
             connection = Redis.from_url(redis.url)
-            log("4/8 workers")
+            log("5/9 workers")
             results["workers"], worker_start = workers(options, settings, connection, paths)
             bar.advance()
-            log("5/8 end to end")
+            log("6/9 end to end")
             assert redis.process is not None
             image_ids = [path.name for path in paths]
             results["end_to_end"] = end_to_end(options, settings, image_ids, redis.process.pid)
             bar.advance()
-            log(f"6/8 synchronous reference ({options.cores} processes)")
+            log(f"7/9 synchronous reference ({options.cores} processes)")
             results["reference"] = reference(options, settings, image_ids, results["end_to_end"]["runtime"])
             bar.advance()
-            log("7/8 the lesson's design")
+            log("8/9 the lesson's design")
             results["baseline"] = lesson_baseline(options, settings, connection, paths)
             bar.advance()
-            log("8/8 memory")
+            log("9/9 memory")
             results["memory"] = {
                 **results["end_to_end"].pop("memory"),
                 **worker_start,
@@ -172,7 +181,8 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "memory_gib": round(memory_kb / 2**20, 1),
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": importlib.metadata.version("torch"),
+        "onnxruntime": importlib.metadata.version("onnxruntime"),
         "platform": platform.platform(),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
@@ -187,20 +197,22 @@ def _options_summary(options: BenchOptions) -> dict[str, Any]:
 def _classifiers(options: BenchOptions, settings: Settings) -> Iterator[tuple[str, str, Classifier]]:
     """(model, runtime, classifier), built one at a time and in the order torch first: a runtime's
     thread pool can slow the others down while it lives, so each is measured alone. Every runtime is
-    forced here, from one torch model per model id; a worker's choice among them is
-    `serving.load_for_serving`."""
+    forced here, from one export per model id (made from torch if missing); what a worker uses is
+    `serving.load_for_serving`'s choice."""
     threads = os.cpu_count() or 1
     for model_id in options.models:
         spec = MODELS[model_id]
-        reference = load_classifier(spec, settings.model_dir)
-        probe = probe_batch(reference)
+        reference = load_torch(spec, settings.model_dir, threads)
+        assert isinstance(reference, TorchClassifier)
+        manifest = export_model(reference, spec, settings.model_dir)
         for runtime in options.runtimes:
             if runtime == "torch":
                 yield model_id, runtime, reference
                 continue
-            classifier, report = accelerate(reference, spec, settings.model_dir, probe, runtime, threads)
-            if report.chosen != runtime:
-                raise RuntimeError(f"{model_id} on {runtime}: {report.rejected.get(runtime)}")
+            classifier = build(runtime, manifest, settings.model_dir, threads)
+            problem = parity_problem(classifier, manifest, settings.model_dir)
+            if problem is not None:
+                raise RuntimeError(f"{model_id} on {runtime}: {problem}")
             yield model_id, runtime, classifier
             del classifier
             gc.collect()
@@ -218,7 +230,7 @@ def model_only(options: BenchOptions, settings: Settings, paths: list[Path]) -> 
     return rows
 
 
-def _forward_rate(classifier: Classifier, batch: torch.Tensor, seconds: float) -> Callable[[], float]:
+def _forward_rate(classifier: Classifier, batch: np.ndarray, seconds: float) -> Callable[[], float]:
     return lambda: rate(lambda: classifier.predict(batch), len(batch), seconds)
 
 
@@ -360,8 +372,7 @@ def end_to_end(options: BenchOptions, settings: Settings, image_ids: list[str], 
             per_classification["service"] = sum(per_classification[group] for group in pids)
             rows.append(row)
         memory = {"web_peak_rss_mib": _peak_rss_mib(web.pid)}
-        served_by = connection.hget(RUNTIMES_KEY, options.primary_model)
-        runtime = served_by.decode() if isinstance(served_by, bytes) else "torch"
+        runtime = model_runtimes(connection).get(options.primary_model, "none")
         cache = cache_hits(settings, options, image_ids)
     finally:
         stop(web)
@@ -501,6 +512,7 @@ def goals(results: Results, options: BenchOptions) -> Results:
         "cpu_ms_per_classification": {"service": service_cpu, "reference": reference_cpu},
         "cpu_over_reference": service_cpu / reference_cpu,
         "decode_preprocess_over_forward": (phases["decode"] + phases["preprocess"]) / phases["inference"],
+        "agreement": results["agreement"],
         "worker_primary_peak_rss_mib": results["memory"]["worker_primary_peak_rss_mib"],
         "worker_start_s": results["memory"]["worker_start_s"],
     }

@@ -56,13 +56,10 @@ def create_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        import torch
-
         from imgclf.models.pipeline import Pipeline
         from imgclf.models.registry import MODELS
         from imgclf.models.serving import load_for_serving
 
-        torch.set_num_threads(1)
         runtime = os.environ[RUNTIME_VARIABLE]
         spec = MODELS[os.environ[MODEL_VARIABLE]]
         classifier, report = load_for_serving(spec, settings.model_dir, runtime, 1)  # type: ignore[arg-type]

@@ -13,6 +13,9 @@ of jobs whose worker died all ask here.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+
 from redis import Redis
 from rq.utils import as_text
 
@@ -26,13 +29,14 @@ NAMES_KEY = "imgclf:workers"
 """Set of the names of workers that have beaten at least once (pruned when their key expires)."""
 
 BEAT_PREFIX = "imgclf:worker:"
-"""`imgclf:worker:<name>`: present while that worker's heartbeat is fresh."""
+"""`imgclf:worker:<name>`: present while that worker's heartbeat is fresh; its value is the JSON
+object model id -> runtime of the models that worker serves."""
 
 
-def beat(connection: Redis, name: str) -> None:
-    """One heartbeat of a ready worker."""
+def beat(connection: Redis, name: str, runtimes: Mapping[str, str] | None = None) -> None:
+    """One heartbeat of a ready worker, with the runtime of each model it serves."""
     pipe = connection.pipeline(transaction=False)
-    pipe.set(BEAT_PREFIX + name, 1, ex=HEARTBEAT_TTL)
+    pipe.set(BEAT_PREFIX + name, json.dumps(dict(runtimes or {})), ex=HEARTBEAT_TTL)
     pipe.sadd(NAMES_KEY, name)
     pipe.execute()
 
@@ -62,3 +66,29 @@ def live_workers(connection: Redis) -> list[str]:
     if dead:
         connection.srem(NAMES_KEY, *dead)
     return alive
+
+
+def worker_runtimes(connection: Redis) -> dict[str, dict[str, str]]:
+    """Live worker name -> model id -> the runtime that worker serves it on."""
+    names = live_workers(connection)
+    if not names:
+        return {}
+    values = connection.mget([BEAT_PREFIX + name for name in names])
+    return {name: _runtimes(value) for name, value in zip(names, values, strict=True) if value is not None}
+
+
+def model_runtimes(connection: Redis) -> dict[str, str]:
+    """Model id -> the runtime the live workers serve it on ("onnxruntime, torch" if they differ)."""
+    seen: dict[str, set[str]] = {}
+    for runtimes in worker_runtimes(connection).values():
+        for model_id, runtime in runtimes.items():
+            seen.setdefault(model_id, set()).add(runtime)
+    return {model_id: ", ".join(sorted(runtimes)) for model_id, runtimes in seen.items()}
+
+
+def _runtimes(value: bytes | str) -> dict[str, str]:
+    try:
+        decoded = json.loads(value)
+    except ValueError:  # a heartbeat of an older worker (its value was 1)
+        return {}
+    return {str(model): str(runtime) for model, runtime in decoded.items()} if isinstance(decoded, dict) else {}

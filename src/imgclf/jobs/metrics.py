@@ -14,9 +14,10 @@ from collections.abc import Iterator, Mapping
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 
-from imgclf.jobs.liveness import live_workers
+from imgclf.jobs.liveness import live_workers, worker_runtimes
 from imgclf.jobs.queue import make_queue
 
 KEY_PREFIX = "imgclf:metrics:"
@@ -24,8 +25,6 @@ KEY_PREFIX = "imgclf:metrics:"
 
 JOBS_KEY = KEY_PREFIX + "jobs"
 CACHE_KEY = KEY_PREFIX + "cache"
-RUNTIMES_KEY = KEY_PREFIX + "runtimes"
-"""model id -> the inference runtime the most recently started worker chose for it."""
 RESTARTS_KEY = KEY_PREFIX + "restarts"
 """kind of child (redis, worker, web) -> times `serve` started one again after it died."""
 REJECTED_KEY = KEY_PREFIX + "rejected"
@@ -44,16 +43,15 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 """Histogram bucket upper bounds in seconds: from a fast forward pass to a long queue."""
 
 
-def record_job(connection: Redis, status: str, durations: Mapping[str, float]) -> None:
-    """Count one ended job and add its phase durations (seconds) to the histograms."""
-    pipe = connection.pipeline(transaction=False)
+def record_job(pipe: Pipeline, status: str, durations: Mapping[str, float]) -> None:
+    """Count one ended job and add its phase durations (seconds) to the histograms: queued on
+    `pipe`, which the caller executes with its own commands (one round trip per job)."""
     pipe.hincrby(JOBS_KEY, status, 1)
     for phase, seconds in durations.items():
         key = KEY_PREFIX + phase
         bucket = bisect.bisect_left(BUCKETS, seconds)  # index of the first bound >= seconds
         pipe.hincrby(key, f"b{bucket}", 1)
         pipe.hincrbyfloat(key, "sum", seconds)
-    pipe.execute()
 
 
 def mean_job_seconds(connection: Redis) -> float | None:
@@ -67,19 +65,6 @@ def mean_job_seconds(connection: Redis) -> float | None:
     if not count:
         return None
     return (float(preprocess.get("sum", 0)) + float(inference.get("sum", 0))) / count
-
-
-def record_runtimes(connection: Redis, runtimes: Mapping[str, str]) -> None:
-    """Publish which runtime serves each model (for /metrics and the benchmark)."""
-    pipe = connection.pipeline(transaction=False)
-    for model_id, runtime in runtimes.items():
-        pipe.hset(RUNTIMES_KEY, model_id, runtime)
-    pipe.execute()
-
-
-def read_runtimes(connection: Redis) -> dict[str, str]:
-    """Model id -> the runtime the workers last reported for it."""
-    return _decoded(connection.hgetall(RUNTIMES_KEY))  # type: ignore[arg-type]
 
 
 def record_restart(connection: Redis, kind: str) -> None:
@@ -122,11 +107,11 @@ class ServiceCollector(Collector):
         try:
             depth = make_queue(connection).count
             workers = len(live_workers(connection))
+            runtimes = worker_runtimes(connection)
             pipe = connection.pipeline(transaction=False)
             for key, _, _ in LABELLED_COUNTERS.values():
                 pipe.hgetall(key)
             pipe.hgetall(CACHE_KEY)
-            pipe.hgetall(RUNTIMES_KEY)
             for phase in PHASES:
                 pipe.hgetall(KEY_PREFIX + phase)
             replies = pipe.execute()
@@ -134,7 +119,7 @@ class ServiceCollector(Collector):
             up.add_metric([], 0)
             yield up
             return
-        counters, (cache, runtimes, *phases) = replies[: len(LABELLED_COUNTERS)], replies[len(LABELLED_COUNTERS) :]
+        counters, (cache, *phases) = replies[: len(LABELLED_COUNTERS)], replies[len(LABELLED_COUNTERS) :]
         up.add_metric([], 1)
         yield up
         yield GaugeMetricFamily("imgclf_queue_depth", "Jobs waiting in the queue.", value=depth)
@@ -147,10 +132,13 @@ class ServiceCollector(Collector):
                 family.add_metric([value], float(count))
             yield family
         runtime_info = GaugeMetricFamily(
-            "imgclf_model_runtime", "1 for the runtime workers run each model on.", labels=["model", "runtime"]
+            "imgclf_model_runtime",
+            "1 for the runtime each live worker runs each model on.",
+            labels=["worker", "model", "runtime"],
         )
-        for model_id, runtime in sorted(_decoded(runtimes).items()):
-            runtime_info.add_metric([model_id, runtime], 1)
+        for worker, served in sorted(runtimes.items()):
+            for model_id, runtime in sorted(served.items()):
+                runtime_info.add_metric([worker, model_id, runtime], 1)
         yield runtime_info
         cache_counts = _decoded(cache)
         for field, help_text in (

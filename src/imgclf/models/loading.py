@@ -1,17 +1,56 @@
-"""Building a ready `Classifier` from a `ModelSpec` and the weights on disk (worker side)."""
+"""The models in torch: building a ready `TorchClassifier` from a `ModelSpec` and the weights on disk.
+
+Only `imgclf prepare` (which exports them, `export.py`), `IMGCLF_RUNTIME=torch` and the
+benchmark's reference need this module; a worker serving exported models never imports it.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import timm
 import timm.data
 import torch
 import torchvision.models
+from PIL import Image
 
-from imgclf.models.classifier import TorchClassifier
+from imgclf.images.decoding import to_rgb
+from imgclf.models.classifier import Classifier
+from imgclf.models.preprocessing import Preprocessing
 from imgclf.models.registry import ModelSpec
+
+
+class TorchClassifier(Classifier):
+    """Eager PyTorch on the CPU."""
+
+    runtime = "torch"
+
+    def __init__(
+        self,
+        model_id: str,
+        model: torch.nn.Module,
+        preprocessing: Preprocessing,
+        labels: Sequence[str],
+        transform: Callable[[Image.Image], Any],
+    ) -> None:
+        super().__init__(model_id, preprocessing, labels)
+        self.model = model.eval()
+        self.transform = transform
+        """The model's own torch transform (timm's or torchvision's): the reference `preprocessing`
+        is checked against (`imgclf bench`'s agreement, `export.py`'s manifest)."""
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return self.model(torch.from_numpy(batch)).softmax(dim=1).numpy()
+
+    def reference_preprocess(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """`preprocess` done by the model's own torch transform (the service's preprocessing before
+        it moved to Pillow and numpy)."""
+        return torch.stack([self.transform(to_rgb(image)) for image in images]).numpy()
 
 
 def imagenet_labels() -> list[str]:
@@ -47,10 +86,17 @@ def _load_efficientnet_lite(spec: ModelSpec, weights_path: Path) -> TorchClassif
     model.load_state_dict(remapped)
     # timm's pretrained config for these models: bicubic resize, mean = std = 0.5, and the
     # input size / crop fraction of each variant (224/0.875, 240/0.882, 260/0.890).
-    data_config = timm.data.resolve_data_config({}, model=model)
-    transform = timm.data.create_transform(**data_config)
-    decode_size = math.floor(data_config["input_size"][-1] / data_config["crop_pct"])  # timm's own resize
-    return TorchClassifier(spec.id, model, transform, imagenet_labels(), decode_size)
+    config = timm.data.resolve_data_config({}, model=model)
+    transform = timm.data.create_transform(**config)
+    size = config["input_size"][-1]
+    preprocessing = Preprocessing(
+        resize=math.floor(size / config["crop_pct"]),  # timm's own scale size
+        crop=size,
+        interpolation=config["interpolation"],
+        mean=tuple(config["mean"]),
+        std=tuple(config["std"]),
+    )
+    return TorchClassifier(spec.id, model, preprocessing, imagenet_labels(), transform)
 
 
 def _load_torchvision(spec: ModelSpec, model_dir: Path) -> TorchClassifier:
@@ -61,7 +107,14 @@ def _load_torchvision(spec: ModelSpec, model_dir: Path) -> TorchClassifier:
     # and applies the model's own pretrained settings (e.g. inception_v3's transform_input).
     model = torchvision.models.get_model(spec.id, weights=weights)
     transform = weights.transforms()
-    return TorchClassifier(spec.id, model, transform, weights.meta["categories"], transform.resize_size[0])
+    preprocessing = Preprocessing(
+        resize=transform.resize_size[0],
+        crop=transform.crop_size[0],
+        interpolation=transform.interpolation.value,
+        mean=tuple(transform.mean),
+        std=tuple(transform.std),
+    )
+    return TorchClassifier(spec.id, model, preprocessing, weights.meta["categories"], transform)
 
 
 def _use_model_cache(model_dir: Path) -> None:

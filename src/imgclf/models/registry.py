@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from imgclf.models.manifest import is_exported
+
 Family = Literal["efficientnet_lite", "torchvision"]
 
 
@@ -40,8 +42,9 @@ class ModelSpec:
         return torch_hub_checkpoints(model_dir) / self.weights_file
 
     def unavailable_reason(self, model_dir: Path) -> str | None:
-        """None when the weights are on disk, else what a person should do about it."""
-        if self.weights_path(model_dir).is_file():
+        """None when the model's ONNX export (`manifest.py`) or its weights are on disk, else what a
+        person should do about it. A worker with no torch serves the export alone."""
+        if is_exported(model_dir, self.id, self.weights_file) or self.weights_path(model_dir).is_file():
             return None
         if self.weights_package is not None:
             package = self.weights_package.replace("_", "-")

@@ -1,105 +1,35 @@
-"""Faster inference runtimes for the same models: ONNX Runtime and OpenVINO.
+"""The runtimes that serve exported models, with no torch: ONNX Runtime and OpenVINO.
 
-Each torch model is exported once to ONNX (a dynamic batch dimension) into the model cache,
-keyed by model id, weights file and torch version; both runtimes read that file. When a worker
-starts, every candidate runtime must agree with torch on probe photos (same top 5, every
-probability within `PARITY_TOLERANCE`) or it is not used; the reason is logged and the worker
-keeps torch. `auto` then takes the fastest runtime that passed, timed on the spot.
+Both read the ONNX file `export.py` wrote, with the preprocessing and labels of its manifest. A
+runtime must reproduce torch's answers stored in the manifest (same top 5 on the probe photos,
+every one of those probabilities within `PARITY_TOLERANCE`), through the whole pipeline from the
+probe files, before a worker serves the model with it (`serving.load_for_serving`).
 """
 
 from __future__ import annotations
 
-import fcntl
-import logging
-import os
-import tempfile
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import torch
 
-from imgclf.images.samples import sample_photo
-from imgclf.models.classifier import Classifier, TorchClassifier
-from imgclf.models.registry import ModelSpec
-
-log = logging.getLogger(__name__)
+from imgclf.images.decoding import open_rgb
+from imgclf.models.classifier import Classifier, softmax, top_indices
+from imgclf.models.manifest import PROBE_MAX_PIXELS, ExportManifest, onnx_path, probe_path
 
 Runtime = Literal["torch", "onnxruntime", "openvino"]
 RUNTIMES: tuple[Runtime, ...] = ("torch", "onnxruntime", "openvino")
 RuntimeChoice = Literal["auto", "torch", "onnxruntime", "openvino"]
 
+AUTO: Runtime = "onnxruntime"
+"""What `auto` means: the same runtime for every worker of a deployment (no timing at start,
+which once gave two workers of one service different runtimes). ONNX Runtime ran the whole
+pipeline (decode to top 5) fastest on this project's machines (docs/benchmarks.md, "Pipeline
+ceiling"); torch is the fallback when it cannot be used."""
+
 PARITY_TOLERANCE = 1e-3
 """Largest difference allowed between a runtime's probabilities and torch's, on a 0..1 scale."""
-
-SPEED_PROBE_SECONDS = 0.3
-"""How long `auto` times each runtime that passed parity (batch of one, after a warm-up)."""
-
-PREFERENCE: tuple[Runtime, ...] = ("onnxruntime", "openvino", "torch")
-"""`auto`'s order when runtimes time alike: ONNX Runtime ran the whole pipeline (decode to top 5)
-fastest in docs/benchmarks.md, while its forward pass alone times like OpenVINO's."""
-
-CLEARLY_FASTER = 1.1
-"""`auto` leaves the preferred runtime only for one at least this many times faster: a 0.3 s
-probe on a shared machine cannot tell closer runtimes apart."""
-
-PROBE_PHOTOS = ("chelsea.jpg", "coffee.jpg")
-"""The sample photos parity is checked on: installed packages ship them, so no catalogue is needed."""
-
-
-def onnx_path(spec: ModelSpec, model_dir: Path) -> Path:
-    """Where the exported model lives: a new weights file or torch version means a new export."""
-    weights = Path(spec.weights_file).stem
-    torch_version = torch.__version__.split("+")[0]
-    return model_dir / "onnx" / f"{spec.id}-{weights}-torch{torch_version}.onnx"
-
-
-def export_onnx(classifier: TorchClassifier, spec: ModelSpec, model_dir: Path, input_size: int) -> Path:
-    """Export once; later calls (and other workers) reuse the file."""
-    target = onnx_path(spec, model_dir)
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Workers starting together take turns: the first exports, the others then find the file.
-    with (target.parent / f".{target.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if target.is_file():
-            return target
-        _export(classifier, spec, target, input_size)
-    return target
-
-
-def _export(classifier: TorchClassifier, spec: ModelSpec, target: Path, input_size: int) -> None:
-    started = time.perf_counter()
-    example = torch.zeros(2, 3, input_size, input_size)
-    # The exporter's graph passes log every rewrite at INFO: hundreds of lines per model.
-    for noisy in ("onnx_ir", "onnxscript"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # Written under a temporary name and renamed, so a worker never reads half a file even when
-    # several export at once.
-    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        partial = Path(scratch) / target.name
-        torch.onnx.export(
-            classifier.model,
-            (example,),
-            str(partial),
-            dynamo=True,
-            opset_version=18,
-            external_data=False,
-            input_names=["input"],
-            output_names=["logits"],
-            dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=1024)},),
-            verbose=False,
-        )
-        os.replace(partial, target)
-    log.info("%s exported to ONNX in %.1f s", spec.id, time.perf_counter() - started)
-
-
-def _softmax(logits: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32)).softmax(dim=1)
 
 
 class OnnxRuntimeClassifier(Classifier):
@@ -107,10 +37,10 @@ class OnnxRuntimeClassifier(Classifier):
 
     runtime = "onnxruntime"
 
-    def __init__(self, base: Classifier, model_file: Path, threads: int) -> None:
+    def __init__(self, manifest: ExportManifest, model_file: Path, threads: int) -> None:
         import onnxruntime
 
-        super().__init__(base.model_id, base.transform, base.labels, base.decode_size)
+        super().__init__(manifest.model_id, manifest.preprocessing, manifest.labels)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -125,9 +55,9 @@ class OnnxRuntimeClassifier(Classifier):
         options.add_session_config_entry("mlas.enable_gemm_fastmath_arm64_bfloat16", "0")
         self.session = onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
 
-    def predict(self, batch: torch.Tensor) -> torch.Tensor:
-        (logits,) = self.session.run(["logits"], {"input": batch.numpy()})
-        return _softmax(logits)
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        (logits,) = self.session.run(["logits"], {"input": batch})
+        return softmax(logits)
 
 
 class OpenVinoClassifier(Classifier):
@@ -135,17 +65,17 @@ class OpenVinoClassifier(Classifier):
 
     runtime = "openvino"
 
-    def __init__(self, base: Classifier, model_file: Path, threads: int) -> None:
+    def __init__(self, manifest: ExportManifest, model_file: Path, threads: int) -> None:
         import openvino
 
-        super().__init__(base.model_id, base.transform, base.labels, base.decode_size)
+        super().__init__(manifest.model_id, manifest.preprocessing, manifest.labels)
         core = openvino.Core()
         self.compiled = core.compile_model(core.read_model(str(model_file)), "CPU", openvino_config(threads))
         self.request = self.compiled.create_infer_request()
 
-    def predict(self, batch: torch.Tensor) -> torch.Tensor:
-        outputs = self.request.infer({0: batch.numpy()})
-        return _softmax(outputs[self.compiled.output(0)])
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        outputs = self.request.infer({0: batch})
+        return softmax(outputs[self.compiled.output(0)])
 
 
 def openvino_config(threads: int) -> dict[Any, Any]:
@@ -166,88 +96,32 @@ def openvino_config(threads: int) -> dict[Any, Any]:
     }
 
 
-BUILDERS: dict[Runtime, Callable[[Classifier, Path, int], Classifier]] = {
+BUILDERS: dict[Runtime, Callable[[ExportManifest, Path, int], Classifier]] = {
     "onnxruntime": OnnxRuntimeClassifier,
     "openvino": OpenVinoClassifier,
 }
 
 
-def parity_problem(expected: torch.Tensor, candidate: Classifier, probe: torch.Tensor) -> str | None:
-    """None if `candidate`'s probabilities on the probe batch agree with torch's, else how they differ."""
-    got = candidate.predict(probe)
-    if got.shape != expected.shape:
-        return f"output shape {tuple(got.shape)} instead of {tuple(expected.shape)}"
-    if not torch.equal(expected.topk(5, dim=1).indices, got.topk(5, dim=1).indices):
-        return "a different top 5 than torch"
-    difference = float((expected - got).abs().max())
-    if difference > PARITY_TOLERANCE:
-        return f"probabilities differ from torch by up to {difference:.2e} (limit {PARITY_TOLERANCE:.0e})"
+def build(runtime: Runtime, manifest: ExportManifest, model_dir: Path, threads: int) -> Classifier:
+    """`runtime` serving the exported model of `manifest`, with `threads` inference threads."""
+    return BUILDERS[runtime](manifest, onnx_path(model_dir, manifest.model_id, manifest.weights_file), threads)
+
+
+def parity_problem(candidate: Classifier, manifest: ExportManifest, model_dir: Path) -> str | None:
+    """None if `candidate`, fed the probe photos through the service's decoding and preprocessing,
+    gives torch's top 5 of the manifest with every probability within PARITY_TOLERANCE; else how
+    it differs."""
+    for photo, expected in manifest.reference.items():
+        picture = open_rgb(probe_path(model_dir, photo), PROBE_MAX_PIXELS, candidate.decode_size)
+        (probabilities,) = candidate.predict(candidate.preprocess([picture]))
+        if probabilities.shape != (len(manifest.labels),):
+            return f"{len(probabilities)} classes instead of {len(manifest.labels)}"
+        got = [int(index) for index in top_indices(probabilities, len(expected))]
+        if got != [index for index, _ in expected]:
+            return f"a different top 5 than torch on {photo}"
+        difference = max(abs(float(probabilities[index]) - probability) for index, probability in expected)
+        if difference > PARITY_TOLERANCE:
+            return (
+                f"probabilities differ from torch by up to {difference:.2e} on {photo} (limit {PARITY_TOLERANCE:.0e})"
+            )
     return None
-
-
-@dataclass(frozen=True)
-class RuntimeChoiceReport:
-    """What a worker decided for one model, for its log and the benchmark."""
-
-    chosen: Runtime
-    images_per_s: dict[str, float]
-    """Batch-of-one speed of every runtime that passed parity (torch always does)."""
-    rejected: dict[str, str]
-
-
-def accelerate(
-    reference: TorchClassifier,
-    spec: ModelSpec,
-    model_dir: Path,
-    probe: torch.Tensor,
-    choice: RuntimeChoice,
-    threads: int,
-) -> tuple[Classifier, RuntimeChoiceReport]:
-    """The classifier to serve `spec` with: `choice`, or for `auto` the fastest that passed parity.
-
-    Any runtime that cannot be built or disagrees with torch is skipped with its reason; torch
-    itself is always the fallback. `auto` keeps the first of PREFERENCE that passed unless another
-    is CLEARLY_FASTER.
-    """
-    candidates: list[Runtime] = list(BUILDERS) if choice == "auto" else [choice] if choice != "torch" else []
-    # torch runs first, before other runtimes start thread pools of their own.
-    expected = reference.predict(probe)
-    speeds: dict[str, float] = {"torch": _speed(reference, probe[:1])} if choice == "auto" else {}
-    passed: dict[Runtime, Classifier] = {"torch": reference}
-    rejected: dict[str, str] = {}
-    for runtime in candidates:
-        try:
-            model_file = export_onnx(reference, spec, model_dir, probe.shape[-1])
-            candidate = BUILDERS[runtime](reference, model_file, threads)
-            problem = parity_problem(expected, candidate, probe)
-        except Exception as exc:  # an optional runtime must never stop the worker
-            problem = f"{type(exc).__name__}: {exc}"
-        if problem is None:
-            passed[runtime] = candidate
-            if choice == "auto":
-                speeds[runtime] = _speed(candidate, probe[:1])
-        else:
-            rejected[runtime] = problem
-            log.warning("%s: not using %s: %s; falling back", spec.id, runtime, problem)
-    if choice == "auto":
-        preferred = next(runtime for runtime in PREFERENCE if runtime in passed)
-        fastest = max(passed, key=lambda runtime: speeds[runtime])
-        chosen: Runtime = fastest if speeds[fastest] >= CLEARLY_FASTER * speeds[preferred] else preferred
-    else:
-        chosen = choice if choice in passed else "torch"
-    return passed[chosen], RuntimeChoiceReport(chosen, speeds, rejected)
-
-
-def probe_batch(classifier: Classifier) -> torch.Tensor:
-    """Real photos (a cat, a coffee) preprocessed for this model: what parity is checked on."""
-    return classifier.preprocess([sample_photo(image_id) for image_id in PROBE_PHOTOS])
-
-
-def _speed(classifier: Classifier, batch: torch.Tensor) -> float:
-    classifier.predict(batch)
-    done = 0
-    started = time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < SPEED_PROBE_SECONDS:
-        classifier.predict(batch)
-        done += 1
-    return done / elapsed

@@ -17,7 +17,9 @@ from pathlib import Path, PurePosixPath
 from imgclf.config import Settings
 from imgclf.images.catalogue import IMAGE_SUFFIXES
 from imgclf.images.samples import install_sample_photos, write_atomically
-from imgclf.models.registry import MODELS, model_availability, torch_hub_checkpoints
+from imgclf.models.manifest import is_exported
+from imgclf.models.registry import MODELS, torch_hub_checkpoints
+from imgclf.models.serving import torch_installed
 from imgclf.ops.progress import progress
 
 log = logging.getLogger(__name__)
@@ -110,21 +112,28 @@ def extract_images(zip_bytes: bytes, image_dir: Path) -> list[str]:
     return sorted(added)
 
 
-def export_models(settings: Settings) -> list[Path]:
-    """ONNX exports of every available model, for workers that cannot write the model cache
-    (containers mount it read-only); workers export missing ones themselves otherwise."""
+def export_models(settings: Settings) -> list[str]:
+    """ONNX exports with their manifests (`imgclf.models.manifest`) of every model whose weights
+    are here and that has none yet, so that workers need no torch (containers also mount the cache
+    read-only); return the ids exported. Needs torch (`imgclf[torch]`): without it, a model is
+    served only if its export was made elsewhere and copied into the model cache."""
+    missing = [
+        spec
+        for spec in (MODELS[model_id] for model_id in settings.models)
+        if spec.weights_path(settings.model_dir).is_file()
+        and not is_exported(settings.model_dir, spec.id, spec.weights_file)
+    ]
+    if missing and not torch_installed():
+        log.warning("torch is not installed: cannot export %s", ", ".join(spec.id for spec in missing))
+        return []
+    from imgclf.models.export import export_model
     from imgclf.models.loading import load_classifier
-    from imgclf.models.runtimes import export_onnx, probe_batch
 
-    available = model_availability(settings.models, settings.model_dir).available
-    exported = []
-    with progress(len(available), "ONNX exports") as bar:
-        for model_id in available:
-            reference = load_classifier(MODELS[model_id], settings.model_dir)
-            input_size = probe_batch(reference).shape[-1]
-            exported.append(export_onnx(reference, MODELS[model_id], settings.model_dir, input_size))
+    with progress(len(missing), "ONNX exports") as bar:
+        for spec in missing:
+            export_model(load_classifier(spec, settings.model_dir), spec, settings.model_dir)
             bar.advance()
-    return exported
+    return [spec.id for spec in missing]
 
 
 def prepare(settings: Settings, *, download: bool) -> None:
@@ -138,5 +147,5 @@ def prepare(settings: Settings, *, download: bool) -> None:
         added = download_imagenet_samples(settings)
         log.info("catalogue %s: %d ImageNet sample images added", settings.image_dir, len(added))
     if settings.runtime != "torch":
-        exports = export_models(settings)
-        log.info("model cache %s: %d ONNX exports ready", settings.model_dir, len(exports))
+        exported = export_models(settings)
+        log.info("model cache %s: exported %s", settings.model_dir, exported or "nothing new")

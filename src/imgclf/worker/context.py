@@ -6,16 +6,12 @@ import logging
 import time
 from dataclasses import dataclass
 
-import torch
-from redis import Redis
-
 from imgclf.config import Settings
 from imgclf.images.catalogue import ImageCatalogue
 from imgclf.images.digests import FileDigests
-from imgclf.jobs.metrics import record_runtimes
 from imgclf.models.pipeline import Pipeline
 from imgclf.models.registry import MODELS, model_availability
-from imgclf.models.serving import load_for_serving
+from imgclf.models.serving import ModelNotServable, load_for_serving
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +26,11 @@ class WorkerContext:
     digests: FileDigests
     result_cache_ttl: int = 0
 
+    @property
+    def runtimes(self) -> dict[str, str]:
+        """Model id -> the runtime serving it here (sent with every heartbeat, for /metrics)."""
+        return {model_id: pipeline.runtime for model_id, pipeline in self.pipelines.items()}
+
 
 def load_pipelines(settings: Settings) -> dict[str, Pipeline]:
     """Every configured model whose weights are present, each on the runtime `settings.runtime`
@@ -40,27 +41,22 @@ def load_pipelines(settings: Settings) -> dict[str, Pipeline]:
     pipelines: dict[str, Pipeline] = {}
     for model_id in availability.available:
         started = time.perf_counter()
-        classifier, report = load_for_serving(
-            MODELS[model_id], settings.model_dir, settings.runtime, settings.threads_per_worker()
-        )
+        try:
+            classifier, report = load_for_serving(
+                MODELS[model_id], settings.model_dir, settings.runtime, settings.threads_per_worker()
+            )
+        except ModelNotServable as exc:
+            log.warning("model %s skipped: %s", model_id, exc)
+            continue
         pipelines[model_id] = Pipeline(classifier, settings.max_image_pixels)
-        speeds = ", ".join(f"{runtime} {rate:.0f}/s" for runtime, rate in report.images_per_s.items())
-        log.info(
-            "model %s ready in %.1f s on %s (batch-1 speed: %s)",
-            model_id,
-            time.perf_counter() - started,
-            report.chosen,
-            speeds,
-        )
+        log.info("model %s ready in %.2f s on %s", model_id, time.perf_counter() - started, report.chosen)
     return pipelines
 
 
-def build_context(settings: Settings, connection: Redis) -> WorkerContext:
+def build_context(settings: Settings) -> WorkerContext:
     """Load the models into this process (once) for every job it will run."""
     threads = settings.threads_per_worker()
-    torch.set_num_threads(threads)
     pipelines = load_pipelines(settings)
-    record_runtimes(connection, {model_id: pipeline.runtime for model_id, pipeline in pipelines.items()})
     log.info("worker ready: %d inference threads", threads)
     return WorkerContext(
         pipelines=pipelines,

@@ -74,7 +74,8 @@ class ClassificationWorker(SimpleWorker):
 
     def register_birth(self) -> None:
         super().register_birth()
-        beat(self.connection, self.name)
+        beat(self.connection, self.name, self.context.runtimes)
+        self.upkeep.runtimes = self.context.runtimes
         self.upkeep.worker_name = self.name
 
     def register_death(self) -> None:

@@ -151,11 +151,14 @@ def _fill_cache(connection: Redis, context: WorkerContext, key: str, result: dic
 
 
 def _record(job: Job, status: str, durations: dict[str, float], in_flight: str | None) -> None:
-    # Metrics must never fail a job that worked.
+    # Metrics must never fail a job that worked. One round trip: the metrics and, if the job was
+    # the answer for its photo and model, that it no longer is (a new request gets a new job).
     try:
-        record_job(job.connection, status, durations)
-        if in_flight is not None:  # a new request for this photo and model is no longer answered with this job
-            forget_in_flight(job.connection, in_flight, job.id)
+        pipe = job.connection.pipeline(transaction=False)
+        record_job(pipe, status, durations)
+        if in_flight is not None:
+            forget_in_flight(pipe, in_flight, job.id)
+        pipe.execute()
     except RedisError:
         log.warning("could not record job metrics", exc_info=True)
 

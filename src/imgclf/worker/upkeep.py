@@ -29,6 +29,8 @@ class Upkeep(threading.Thread):
         self.retries = retries
         self.worker_name: str | None = None
         """The name to beat for: set once the worker has registered with its models loaded."""
+        self.runtimes: dict[str, str] = {}
+        """Model id -> runtime, sent with each beat."""
         self._stopped = threading.Event()
         self._failing = False
 
@@ -37,7 +39,7 @@ class Upkeep(threading.Thread):
         while not self._stopped.wait(HEARTBEAT_INTERVAL if self.worker_name else 0.5):
             try:
                 if self.worker_name:
-                    beat(self.connection, self.worker_name)
+                    beat(self.connection, self.worker_name, self.runtimes)
                 if time.monotonic() >= next_reap:
                     reap(self.connection, self.retries)
                     next_reap = time.monotonic() + REAP_INTERVAL

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from imgclf.errors import UnknownImage
 from imgclf.images.decoding import open_rgb
-from imgclf.jobs.metrics import read_runtimes
+from imgclf.jobs.liveness import model_runtimes
 from imgclf.jobs.queue import queue_errors
 from imgclf.models.registry import MODELS
 from imgclf.web.api.v1.docs import NO_SUCH_IMAGE, PAGE_INVALID, UNREADABLE_IMAGE, problem_responses
@@ -32,7 +32,7 @@ THUMBNAILS_KEPT = 512
 async def list_models(state: StateDep, choices: ChoicesDep) -> ModelList:
     """Every configured model: whether it may be picked (or why not) and the runtime the workers use."""
     with queue_errors():
-        runtimes = await run_in_threadpool(read_runtimes, state.redis)
+        runtimes = await run_in_threadpool(model_runtimes, state.redis)
     models = [
         ModelInfo(
             id=model_id,
