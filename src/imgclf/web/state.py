@@ -32,7 +32,9 @@ class AppState:
     metrics_registry: CollectorRegistry
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a hand-off that cost more
+    # than the lookup itself on every request.
     state: AppState = request.app.state.service
     return state
 

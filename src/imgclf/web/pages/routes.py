@@ -119,7 +119,7 @@ CROSS_SITE_HEADERS = [
 """The headers of the cross-site check (`imgclf.web.origin`); programs may send neither."""
 
 
-def adjustment_form_fields(
+async def adjustment_form_fields(
     brightness: Annotated[str | None, Form(description="0 to 2 (1: unchanged).")] = None,
     contrast: Annotated[str | None, Form(description="0 to 2 (1: unchanged).")] = None,
     color: Annotated[str | None, Form(description="Saturation, 0 to 2 (1: unchanged).")] = None,
@@ -127,7 +127,8 @@ def adjustment_form_fields(
     rotate: Annotated[str | None, Form(description="0, 90, 180 or 270 degrees clockwise.")] = None,
     flip: Annotated[str | None, Form(description="true: mirror left to right (after the rotation).")] = None,
 ) -> dict[str, str | None]:
-    """The forms' adjustment fields (`imgclf.images.adjustments`), all optional."""
+    """The forms' adjustment fields (`imgclf.images.adjustments`), all optional (async: no thread
+    hand-off for what does no I/O)."""
     return {
         "brightness": brightness,
         "contrast": contrast,

@@ -28,7 +28,7 @@ from imgclf.errors import (
 from imgclf.jobs import cancel, idempotency, uploads
 from imgclf.jobs.queue import queue_errors
 from imgclf.jobs.resource import UNFINISHED, describe_by_id
-from imgclf.jobs.status import API_MAX_WAIT_SECONDS, fetch_job, wait_for_end
+from imgclf.jobs.status import API_MAX_WAIT_SECONDS, fetch_job, wait_if_unended
 from imgclf.jobs.submit import Ticket, submit_order
 from imgclf.web import downloads
 from imgclf.web.api.v1.bodies import read_fields
@@ -185,10 +185,9 @@ async def get_classification(
     download: Download = False,
 ) -> JSONResponse:
     """A classification job: where it stands and, once it succeeded, its top 5. 404 once expired."""
+    if wait:
+        await wait_if_unended(state.redis_async, job_id, wait)
     body = await _resource(state, job_id)
-    if wait and body["status"] in UNFINISHED:
-        await wait_for_end(state.redis_async, job_id, wait)
-        body = await _resource(state, job_id)
     headers = {"Retry-After": str(_retry_after(body))} if body["status"] in UNFINISHED else {}
     if download:
         headers.update(downloads.disposition(downloads.file_name(body, ".json"), download=True))
