@@ -19,9 +19,9 @@ RUN python -m venv /opt/venv
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.14.1 torchvision==0.29.1
 WORKDIR /build
 COPY pyproject.toml constraints.txt ./
-# Only the project's declared dependencies (not its source, not the test tools), pinned by
-# constraints.txt; torch is already there and satisfies the pin.
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+# Only the project's declared dependencies with its `export` and `openvino` extras (not its
+# source, not the test tools), pinned by constraints.txt; torch is already there and satisfies the pin.
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; e = p['optional-dependencies']; print('\n'.join(p['dependencies'] + e['export'] + e['openvino']))" > requirements.txt \
  && pip install -c constraints.txt -r requirements.txt
 
 # --- the service: source on top of the dependency layer ------------------------------------

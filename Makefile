@@ -33,11 +33,11 @@ $(VENV)/bin/python:
 	$(BIN)/python -m pip install --disable-pip-version-check --quiet --upgrade pip
 
 $(VENV)/.installed: $(VENV)/bin/python pyproject.toml constraints.txt
-	$(PIP) -e .
+	$(PIP) -e '.[export,openvino]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/bin/python pyproject.toml constraints.txt
-	$(PIP) -e '.[test]'
+	$(PIP) -e '.[export,openvino,test]'
 	touch $@ $(VENV)/.installed
 
 system-packages:

@@ -9,8 +9,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from redis import Redis
 
 from imgclf.cli import main
+from imgclf.config import Settings
 from imgclf.images.samples import sample_photo
 from imgclf.models import runtimes, serving
 from imgclf.models.classifier import Classifier
@@ -20,6 +22,7 @@ from imgclf.models.manifest import ExportManifest, manifest_path, onnx_path, pro
 from imgclf.models.registry import MODELS
 from imgclf.models.runtimes import OpenVinoClassifier, build, openvino_config, parity_problem
 from imgclf.models.serving import ModelNotServable, load_for_serving
+from imgclf.ops.processes import spawn, stop, wait_for_workers
 from tests.conftest import CATS
 
 SPEC = MODELS["efficientnet_lite0"]
@@ -204,3 +207,18 @@ def test_imgclf_classify_loads_the_model_as_a_worker_does(
     (tmp_path / "notes.jpg").write_text("not a picture")
     assert main(["classify", "efficientnet_lite0", str(tmp_path / "notes.jpg")]) == 2
     assert capsys.readouterr().err.startswith("imgclf classify: The file could not be decoded as an image")
+
+
+def test_a_worker_serving_exports_loads_no_torch(manifest: ExportManifest, model_dir: Path, redis_url: str) -> None:
+    # The real `imgclf worker` process, once ready: no torch library is mapped into it.
+    settings = Settings(redis_url=redis_url, model_dir=model_dir, models=["efficientnet_lite0"], workers=1)
+    process = spawn("worker", settings)
+    connection = Redis.from_url(redis_url)
+    try:
+        wait_for_workers(connection, 1, [process])
+        mapped = Path(f"/proc/{process.pid}/maps").read_text()
+        assert "onnxruntime" in mapped
+        assert "libtorch" not in mapped and "/torch/" not in mapped
+    finally:
+        stop(process)
+        connection.close()

