@@ -149,6 +149,30 @@ def _ratios(results: Results) -> list[str]:
         f"the web process {_n(cores['web'], 2)}, Redis {_n(cores['redis'], 2)}, the load generator "
         f"{_n(cores['load generator'], 2)}.",
         "",
+        *_where_the_cpu_goes(results),
+    ]
+
+
+def _where_the_cpu_goes(results: Results) -> list[str]:
+    """The service's CPU per classification split into the pipeline and what the queue adds, from
+    this run's own figures: the ceiling's CPU per image is the pipeline's."""
+    goals = results["goals"]
+    ceiling = next((row for row in results["ceiling"] if row["runtime"] == goals["runtime"]), None)
+    if ceiling is None:
+        return []
+    pipeline_ms = 1000 * ceiling["cores_used"] / ceiling["images_per_s"]["median"]
+    groups = next(row for row in results["end_to_end"]["levels"] if row["concurrency"] == goals["cpu_level"])[
+        "cpu_ms_per_classification"
+    ]
+    reference_ms = goals["cpu_ms_per_classification"]["reference"]
+    return [
+        f"Where the CPU goes ({goals['cpu_level']} users, per classification): the pipeline itself costs "
+        f"{_n(pipeline_ms)} ms (the ceiling's CPU per image). The workers spend {_n(groups['workers'])} ms, so "
+        f"{_n(groups['workers'] - pipeline_ms)} ms more: the histograms the service computes for its pages, RQ's "
+        f"bookkeeping and the Redis round trips of a job. The web process spends {_n(groups['web'])} ms on two "
+        f"HTTP requests a job (the POST and one long poll) and Redis {_n(groups['redis'])} ms; the synchronous "
+        f"reference spends {_n(reference_ms)} ms: the same pipeline and one request.",
+        "",
     ]
 
 
