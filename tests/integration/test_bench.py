@@ -21,7 +21,7 @@ def cannot_run(runtime: str, model_dir: Path) -> str | None:
     if runtime not in BUILDERS:
         return None
     spec = MODELS["efficientnet_lite0"]
-    manifest = export_model(load_classifier(spec, model_dir), spec, model_dir)
+    manifest = export_model(load_classifier(spec, model_dir), spec, model_dir, 1)
     try:
         build(runtime, manifest, model_dir, 2)
     except Exception as exc:

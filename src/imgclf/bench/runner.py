@@ -34,6 +34,7 @@ from imgclf.jobs.queue import CLASSIFY_TASK, make_queue
 from imgclf.models.classifier import Classifier
 from imgclf.models.export import export_model
 from imgclf.models.loading import TorchClassifier
+from imgclf.models.manifest import read_manifest
 from imgclf.models.pipeline import Pipeline
 from imgclf.models.registry import MODELS, model_availability
 from imgclf.models.runtimes import RUNTIMES, Runtime, build, parity_problem
@@ -204,7 +205,7 @@ def _classifiers(options: BenchOptions, settings: Settings) -> Iterator[tuple[st
         spec = MODELS[model_id]
         reference = load_torch(spec, settings.model_dir, threads)
         assert isinstance(reference, TorchClassifier)
-        manifest = export_model(reference, spec, settings.model_dir)
+        manifest = export_model(reference, spec, settings.model_dir, Settings().threads_per_worker())
         for runtime in options.runtimes:
             if runtime == "torch":
                 yield model_id, runtime, reference
@@ -381,7 +382,14 @@ def end_to_end(options: BenchOptions, settings: Settings, image_ids: list[str], 
         connection.close()
     return {"workers": default.workers, "threads_per_worker": default.threads_per_worker(),
             "levels": rows, "memory": memory, "cache_hit": cache,
-            "runtime": runtime}  # fmt: skip
+            "runtime": runtime, "auto_speeds": _auto_speeds(settings, options.primary_model)}  # fmt: skip
+
+
+def _auto_speeds(settings: Settings, model_id: str) -> dict[str, float]:
+    """What `auto` decided from: the pipeline timings the export recorded (`runtimes.pipeline_speeds`)."""
+    spec = MODELS[model_id]
+    manifest = read_manifest(settings.model_dir, spec.id, spec.weights_file)
+    return manifest.speeds if manifest is not None else {}
 
 
 def reference(options: BenchOptions, settings: Settings, image_ids: list[str], runtime: str) -> Results:

@@ -7,6 +7,7 @@ serves the file afterwards (`runtimes.py`) needs neither torch nor timm.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import io
 import logging
@@ -31,12 +32,15 @@ from imgclf.models.manifest import (
     write_manifest,
 )
 from imgclf.models.registry import ModelSpec
+from imgclf.models.runtimes import fastest, pipeline_speeds
 
 log = logging.getLogger(__name__)
 
 
-def export_model(reference: TorchClassifier, spec: ModelSpec, model_dir: Path) -> ExportManifest:
-    """Export once; later calls (and other workers) find the manifest and reuse the files."""
+def export_model(reference: TorchClassifier, spec: ModelSpec, model_dir: Path, threads: int) -> ExportManifest:
+    """Export once; later calls (and other workers) find the manifest and reuse the files.
+    `threads`: the inference threads a worker of this deployment runs, with which each runtime's
+    pipeline is timed for `auto` (`runtimes.pipeline_speeds`)."""
     existing = read_manifest(model_dir, spec.id, spec.weights_file)
     if existing is not None:
         return existing
@@ -57,6 +61,9 @@ def export_model(reference: TorchClassifier, spec: ModelSpec, model_dir: Path) -
             labels=reference.labels,
             reference=reference_answers(reference, model_dir),
         )
+        speeds = pipeline_speeds(manifest, model_dir, threads)
+        manifest = dataclasses.replace(manifest, speeds=speeds, fastest=fastest(speeds))
+        log.info("%s: pipeline images/s on the probe photos %s: auto runs %s", spec.id, speeds, manifest.fastest)
         write_manifest(model_dir, manifest)
     return manifest
 

@@ -5,8 +5,10 @@
 the file was made from (weights file, torch version), everything a worker needs to serve it with
 no torch (`Preprocessing`, the 1000 labels) and torch's own top 5 on probe photos stored beside
 it (`probes/`), which a worker's runtime must reproduce before it serves the model
-(`runtimes.parity_problem`). The manifest is written last, so its presence means the export is
-complete; its name carries the weights file, so new weights mean a new export.
+(`runtimes.parity_problem`), and how fast each installed runtime ran the whole pipeline there
+(`fastest`: the runtime `auto` means for this model, decided once for every worker). The
+manifest is written last, so its presence means the export is complete; its name carries the
+weights file, so new weights mean a new export.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,11 @@ class ExportManifest:
     reference: dict[str, list[tuple[int, float]]]
     """Probe photo -> torch's top 5 on it as (class index, probability 0..1), computed with the
     model's own torch transform (the reference preprocessing)."""
+    speeds: dict[str, float] = field(default_factory=dict)
+    """Runtime -> images/s of the whole pipeline on the probe photos, timed at export with the
+    deployment's inference threads per worker (`runtimes.pipeline_speeds`)."""
+    fastest: str | None = None
+    """The fastest of `speeds`: what `IMGCLF_RUNTIME=auto` runs, the same for every worker."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +59,8 @@ class ExportManifest:
             "preprocessing": self.preprocessing.as_dict(),
             "labels": self.labels,
             "reference": {photo: [list(pair) for pair in top] for photo, top in self.reference.items()},
+            "speeds": self.speeds,
+            "fastest": self.fastest,
         }
 
     @classmethod
@@ -66,6 +75,8 @@ class ExportManifest:
                 photo: [(int(index), float(probability)) for index, probability in top]
                 for photo, top in data["reference"].items()
             },
+            speeds={str(runtime): float(rate) for runtime, rate in (data.get("speeds") or {}).items()},
+            fastest=data.get("fastest"),
         )
 
 

@@ -8,6 +8,9 @@ probe files, before a worker serves the model with it (`serving.load_for_serving
 
 from __future__ import annotations
 
+import importlib.util
+import statistics
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -23,10 +26,14 @@ RUNTIMES: tuple[Runtime, ...] = ("torch", "onnxruntime", "openvino")
 RuntimeChoice = Literal["auto", "torch", "onnxruntime", "openvino"]
 
 AUTO: Runtime = "onnxruntime"
-"""What `auto` means: the same runtime for every worker of a deployment (no timing at start,
-which once gave two workers of one service different runtimes). ONNX Runtime ran the whole
-pipeline (decode to top 5) fastest on this project's machines (docs/benchmarks.md, "Pipeline
-ceiling"); torch is the fallback when it cannot be used."""
+"""What `auto` means when the export's manifest names no faster runtime that is installed (see
+`pipeline_speeds`): ONNX Runtime, a dependency of every install. The choice is never timed when a
+worker starts: that once gave two workers of one service different runtimes."""
+
+SPEED_ROUNDS = 3
+SPEED_ROUND_SECONDS = 0.4
+"""`pipeline_speeds` times each runtime in this many interleaved rounds of this many seconds and
+keeps each one's median, so that a burst of other work on a shared machine hits them alike."""
 
 PARITY_TOLERANCE = 1e-3
 """Largest difference allowed between a runtime's probabilities and torch's, on a 0..1 scale."""
@@ -125,3 +132,43 @@ def parity_problem(candidate: Classifier, manifest: ExportManifest, model_dir: P
                 f"probabilities differ from torch by up to {difference:.2e} on {photo} (limit {PARITY_TOLERANCE:.0e})"
             )
     return None
+
+
+def installed(runtime: Runtime) -> bool:
+    return importlib.util.find_spec(runtime) is not None
+
+
+def pipeline_speeds(manifest: ExportManifest, model_dir: Path, threads: int) -> dict[str, float]:
+    """Images/s of the whole pipeline (decode the probe files, preprocess, forward, top 5) on each
+    installed runtime that reproduces torch's answers, with `threads` inference threads: timed once,
+    at export, and kept in the manifest. The forward pass alone does not decide it: on this
+    project's build machine ONNX Runtime's was faster at batch 1 while OpenVINO's pipeline ceiling
+    was (docs/benchmarks.md)."""
+    from imgclf.models.pipeline import Pipeline
+
+    pipelines = {}
+    for runtime in BUILDERS:
+        if not installed(runtime):
+            continue
+        try:
+            candidate = build(runtime, manifest, model_dir, threads)
+            if parity_problem(candidate, manifest, model_dir) is None:
+                pipelines[runtime] = Pipeline(candidate, PROBE_MAX_PIXELS)
+        except Exception:  # a runtime that cannot run here is simply not a candidate
+            continue
+    files = [probe_path(model_dir, photo) for photo in manifest.reference]
+    rounds: dict[str, list[float]] = {runtime: [] for runtime in pipelines}
+    for _ in range(SPEED_ROUNDS):
+        for runtime, pipeline in pipelines.items():
+            done = 0
+            started = time.perf_counter()
+            while (elapsed := time.perf_counter() - started) < SPEED_ROUND_SECONDS:
+                pipeline.run(files[done % len(files)])
+                done += 1
+            rounds[runtime].append(done / elapsed)
+    return {runtime: round(statistics.median(rates), 1) for runtime, rates in rounds.items()}
+
+
+def fastest(speeds: dict[str, float]) -> str | None:
+    """The runtime of `speeds` with the most images/s (None if none was timed)."""
+    return max(speeds, key=lambda runtime: speeds[runtime]) if speeds else None

@@ -17,7 +17,7 @@ from pathlib import Path
 from imgclf.models.classifier import Classifier
 from imgclf.models.manifest import ExportManifest, read_manifest
 from imgclf.models.registry import ModelSpec
-from imgclf.models.runtimes import AUTO, Runtime, RuntimeChoice, build, parity_problem
+from imgclf.models.runtimes import AUTO, RUNTIMES, Runtime, RuntimeChoice, build, installed, parity_problem
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,9 @@ def load_for_serving(
         return load_torch(spec, model_dir, threads), RuntimeChoiceReport("torch")
     wanted: Runtime = AUTO if runtime == "auto" else runtime
     try:
-        manifest = read_manifest(model_dir, spec.id, spec.weights_file) or _export(spec, model_dir)
+        manifest = read_manifest(model_dir, spec.id, spec.weights_file) or _export(spec, model_dir, threads)
+        if runtime == "auto":
+            wanted = auto_runtime(manifest)
         candidate = build(wanted, manifest, model_dir, threads)
         problem = parity_problem(candidate, manifest, model_dir)
     except ModelNotServable:
@@ -63,6 +65,15 @@ def load_for_serving(
     return load_torch(spec, model_dir, threads), RuntimeChoiceReport("torch", {wanted: problem})
 
 
+def auto_runtime(manifest: ExportManifest) -> Runtime:
+    """What `auto` runs for this export: the runtime timed fastest at export if it is installed
+    here (a light install has no OpenVINO), else `runtimes.AUTO`. The same for every worker."""
+    recorded = manifest.fastest
+    if recorded in RUNTIMES and recorded != "torch" and installed(recorded):
+        return recorded
+    return AUTO
+
+
 def load_torch(spec: ModelSpec, model_dir: Path, threads: int) -> Classifier:
     """The model in eager torch, `threads` threads (torch's setting is per process)."""
     if not torch_installed():
@@ -75,7 +86,7 @@ def load_torch(spec: ModelSpec, model_dir: Path, threads: int) -> Classifier:
     return load_classifier(spec, model_dir)
 
 
-def _export(spec: ModelSpec, model_dir: Path) -> ExportManifest:
+def _export(spec: ModelSpec, model_dir: Path, threads: int) -> ExportManifest:
     if not torch_installed():
         raise ModelNotServable(
             "it has no ONNX export in the model cache, and torch, which makes one, is not installed "
@@ -84,4 +95,4 @@ def _export(spec: ModelSpec, model_dir: Path) -> ExportManifest:
     from imgclf.models.export import export_model
     from imgclf.models.loading import load_classifier
 
-    return export_model(load_classifier(spec, model_dir), spec, model_dir)
+    return export_model(load_classifier(spec, model_dir), spec, model_dir, threads)

@@ -131,7 +131,9 @@ def export_models(settings: Settings) -> list[str]:
 
     with progress(len(missing), "ONNX exports") as bar:
         for spec in missing:
-            export_model(load_classifier(spec, settings.model_dir), spec, settings.model_dir)
+            export_model(
+                load_classifier(spec, settings.model_dir), spec, settings.model_dir, settings.threads_per_worker()
+            )
             bar.advance()
     return [spec.id for spec in missing]
 

@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,10 @@ from imgclf.worker.tasks import TASKS
 from imgclf.worker.upkeep import Upkeep
 
 log = logging.getLogger(__name__)
+
+RQ_HEARTBEAT_EVERY = 1.0
+"""Seconds between two of RQ's own worker heartbeats, at most one a second (see
+`ClassificationWorker.heartbeat`)."""
 
 RECONNECT_BACKOFF_MAX = 10.0
 """Longest wait between two attempts to reach a Redis that went away (doubling from 1 s): a
@@ -70,7 +75,23 @@ class ClassificationWorker(SimpleWorker):
         super().__init__(*args, **kwargs)
         self.upkeep = upkeep
         self.context = context
+        self._last_rq_beat = -RQ_HEARTBEAT_EVERY
         self.webhooks = webhooks
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """RQ's heartbeat, sent at most once every RQ_HEARTBEAT_EVERY seconds on its own.
+
+        RQ beats before and after every dequeue, three round trips each: six of a job's 24 round
+        trips at full speed. The key it refreshes lives `worker_ttl` + 60 s (8 minutes), so a beat a
+        second keeps the worker exactly as alive. A beat inside a pipeline (no round trip of its
+        own) or with a timeout of its own always goes. The service's liveness is its own heartbeat
+        (`jobs.liveness`), not this one.
+        """
+        if pipeline is None and timeout is None and time.monotonic() - self._last_rq_beat < RQ_HEARTBEAT_EVERY:
+            return
+        super().heartbeat(timeout, pipeline)
+        if pipeline is None:
+            self._last_rq_beat = time.monotonic()
 
     def register_birth(self) -> None:
         super().register_birth()
