@@ -402,7 +402,7 @@ def _reproduce() -> list[str]:
         "## Reproduce",
         "",
         "```sh",
-        "make install && .venv/bin/imgclf bench        # about 10 minutes; writes docs/benchmarks.*",
+        "make install && .venv/bin/imgclf bench        # about 20 minutes; writes docs/benchmarks.*",
         "```",
         "",
     ]
