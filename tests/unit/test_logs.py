@@ -42,3 +42,22 @@ def test_text_lines_name_the_job_only_when_there_is_one(captured: io.StringIO) -
     with_job, without = captured.getvalue().splitlines()
     assert " job=abc with" in with_job
     assert "job=" not in without
+
+
+def test_rq_s_lines_about_each_job_are_dropped_and_the_rest_kept() -> None:
+    from rq.worker.base import BaseWorker
+
+    from imgclf.worker.process import RQ_PER_JOB_LINES, WithoutRqJobLines
+
+    # The names are RQ's own functions: an RQ that renamed them would log its lines again.
+    assert all(hasattr(BaseWorker, name) for name in RQ_PER_JOB_LINES)
+
+    def record(level: int, function: str) -> logging.LogRecord:
+        return logging.LogRecord("rq.worker", level, "base.py", 1, "message", None, None, func=function)
+
+    kept = WithoutRqJobLines()
+    assert not kept.filter(record(logging.INFO, "handle_job_success"))  # "Successfully completed ..."
+    assert not kept.filter(record(logging.INFO, "dequeue_job_and_maintain_ttl"))  # the job taken
+    assert kept.filter(record(logging.INFO, "work"))  # started, listening, stopping
+    assert kept.filter(record(logging.WARNING, "handle_job_success"))  # never a warning
+    assert kept.filter(record(logging.ERROR, "dequeue_job_and_maintain_ttl"))

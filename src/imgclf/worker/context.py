@@ -33,8 +33,8 @@ class WorkerContext:
 
 
 def load_pipelines(settings: Settings) -> dict[str, Pipeline]:
-    """Every configured model whose weights are present, each on the runtime `settings.runtime`
-    picks for it; the others are logged and skipped."""
+    """Every configured model whose export or weights are present, each on the runtime
+    `settings.runtime` picks for it (`serving.load_for_serving`); the others are logged and skipped."""
     availability = model_availability(settings.models, settings.model_dir)
     for model_id, reason in availability.unavailable.items():
         log.warning("model %s skipped: %s", model_id, reason)
