@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from imgclf.images.decoding import open_rgb
+from imgclf.models.classifier import top_indices
 
 BATCH = 30
 """Pictures per forward pass."""
@@ -61,7 +62,7 @@ def measure(model_dir: Path, model_id: str, photos: list[Path], max_pixels: int)
         ours = model.predict(model.preprocess(batch))
         theirs = model.predict(model.reference_preprocess(batch))
         for mine, reference in zip(ours, theirs, strict=True):
-            mine_top, reference_top = np.argsort(-mine)[:5], np.argsort(-reference)[:5]
+            mine_top, reference_top = top_indices(mine, 5), top_indices(reference, 5)
             top1 += int(mine_top[0] == reference_top[0])
             top5_ordered += int((mine_top == reference_top).all())
             top5_classes += int(set(mine_top) == set(reference_top))

@@ -20,6 +20,7 @@ import torch
 
 from imgclf.images.decoding import open_rgb
 from imgclf.images.samples import sample_photo, write_atomically
+from imgclf.models.classifier import top_indices
 from imgclf.models.loading import TorchClassifier
 from imgclf.models.manifest import (
     PROBE_MAX_PIXELS,
@@ -81,8 +82,7 @@ def reference_answers(reference: TorchClassifier, model_dir: Path) -> dict[str, 
             write_atomically(path, encoded.getvalue())
         picture = open_rgb(path, PROBE_MAX_PIXELS, reference.decode_size)
         (probabilities,) = reference.predict(reference.reference_preprocess([picture]))
-        top = probabilities.argsort()[::-1][:5]
-        answers[photo] = [(int(index), float(probabilities[index])) for index in top]
+        answers[photo] = [(int(index), float(probabilities[index])) for index in top_indices(probabilities, 5)]
     return answers
 
 
