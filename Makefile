@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
 #   make run    install the service into .venv and start it on http://127.0.0.1:8000
-#   make test   install the service and its test tools (and Chromium, nginx), then run every check
+#   make test   install the service and its test tools (and Chromium), then run every check
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin

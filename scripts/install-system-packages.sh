@@ -2,11 +2,9 @@
 # System programs the tests drive for real, from Debian's packages, installed when missing:
 #   chromium  the browser test (through Playwright; Playwright's own browser download needs
 #             the internet)
-#   nginx     the topology test's load balancer, with the config compose.yaml mounts
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

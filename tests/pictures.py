@@ -63,3 +63,13 @@ PICTURE_MIB = WORST_SIDE * WORST_SIDE * 4 / 2**20
 def unique_jpeg(image_dir: Path) -> bytes:
     """chelsea.jpg with trailing bytes of its own: a photo the cache has never seen."""
     return (image_dir / "chelsea.jpg").read_bytes() + uuid.uuid4().hex.encode()
+
+
+def write_gradient_png(path: Path, side: int) -> None:
+    """An RGB picture of `side` x `side` in a few MB: colour gradients, slow to decode and adjust."""
+    across = (np.arange(side) * 255 // side).astype(np.uint8)
+
+    def row(y: int) -> bytes:
+        return np.stack([across, np.full(side, y * 255 // side, np.uint8), across[::-1]], axis=-1).tobytes()
+
+    write_png(path, side, side, 8, 2, row)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -20,7 +21,28 @@ IMAGENET_SAMPLES_URL = "https://github.com/EliSchwartz/imagenet-sample-images/ar
 
 
 class MissingRedisUrl(ValueError):
-    """A process that needs Redis was started without IMGCLF_REDIS_URL."""
+    """A process that needs Redis has no URL for it: IMGCLF_REDIS_URL unset, or its password file
+    unreadable."""
+
+
+def read_secret(path: Path) -> str:
+    """The first line of a secret file, without its line end."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise MissingRedisUrl(f"cannot read the Redis password file {path}: {exc.strerror}") from None
+    if not lines or not lines[0]:
+        raise MissingRedisUrl(f"the Redis password file {path} is empty")
+    return lines[0]
+
+
+def with_password(url: str, password: str) -> str:
+    """`url` with `password` in it, unless the URL has one of its own."""
+    parts = urlsplit(url)
+    if parts.password is not None or parts.scheme not in {"redis", "rediss"}:
+        return url
+    user = quote(parts.username or "", safe="")
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{parts.netloc.rpartition('@')[2]}"))
 
 
 class Settings(BaseSettings):
@@ -33,6 +55,16 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("IMGCLF_REDIS_URL", "REDIS_URL", "redis_url"),
     )
     """Redis to use. Unset: `imgclf serve` starts an embedded Redis in `data_dir/redis`."""
+
+    redis_password_file: Path | None = None
+    """A file whose first line is Redis's password, used with `redis_url` (a password written in
+    the URL itself wins). For deployments that keep secrets in files (the compose stack's
+    generated secret, a Kubernetes Secret volume): then the password is in no environment and on
+    no command line, where `ps` and `docker inspect` would show it."""
+
+    worker_ready_file: Path | None = None
+    """A file a worker touches after each heartbeat (every 2 s) once its models are loaded. A
+    container's health check compares its age with `stat`, so no Python starts for each check."""
 
     data_dir: Path = Path("data")
     """Root of the service's own files: Redis data, image catalogue, model cache."""
@@ -198,7 +230,9 @@ class Settings(BaseSettings):
         """`redis_url`, for the processes that cannot start without one (`web`, `worker`)."""
         if not self.redis_url:
             raise MissingRedisUrl("set IMGCLF_REDIS_URL to the Redis of the service, or run `imgclf serve`")
-        return self.redis_url
+        if self.redis_password_file is None:
+            return self.redis_url
+        return with_password(self.redis_url, read_secret(self.redis_password_file))
 
     def threads_per_worker(self) -> int:
         """Torch threads for one worker, so that all workers together do not oversubscribe the CPU."""

@@ -3,7 +3,9 @@
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from redis import Redis
 
+from imgclf.jobs.liveness import beat
 from imgclf.web.app import create_app
 from tests.conftest import make_settings, samples, unreachable_redis_url
 
@@ -16,6 +18,16 @@ def test_readyz_is_503_with_a_reason_when_no_worker_is_alive(client: TestClient)
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["reason"].startswith("No worker is ready")
+
+
+def test_readyz_counts_only_workers_that_serve_a_model(client: TestClient, redis_url: str) -> None:
+    # A worker that found no export and no weights (a stack started before its init step ran)
+    # beats, but can classify nothing.
+    connection = Redis.from_url(redis_url)
+    beat(connection, "empty-handed", {})
+    assert client.get("/readyz").status_code == 503
+    beat(connection, "serving", {"efficientnet_lite0": "onnxruntime"})
+    assert client.get("/readyz").json() == {"status": "ready", "workers": 1}
 
 
 def test_readyz_and_metrics_report_an_unreachable_redis(image_dir: Path, model_dir: Path) -> None:

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from imgclf.config import Settings
+from imgclf.config import MissingRedisUrl, Settings
 from imgclf.models.registry import MODEL_IDS
 
 
@@ -43,3 +43,29 @@ def test_threads_are_shared_among_workers(monkeypatch: pytest.MonkeyPatch) -> No
     assert Settings(workers=2).threads_per_worker() == 4
     assert Settings(workers=16).threads_per_worker() == 1
     assert Settings(workers=2, torch_threads=3).threads_per_worker() == 3
+
+
+def test_the_redis_password_can_come_from_a_file(tmp_path: Path) -> None:
+    secret = tmp_path / "redis-password"
+    secret.write_text("s3cret/with:odd@chars\n")
+    settings = Settings(redis_url="redis://redis:6379/0", redis_password_file=secret)
+    assert settings.required_redis_url() == "redis://:s3cret%2Fwith%3Aodd%40chars@redis:6379/0"
+    # A password written in the URL itself wins; a user name is kept.
+    assert Settings(redis_url="redis://:own@redis:6379/0", redis_password_file=secret).required_redis_url() == (
+        "redis://:own@redis:6379/0"
+    )
+    assert (
+        Settings(redis_url="redis://app@redis/1", redis_password_file=secret)
+        .required_redis_url()
+        .startswith("redis://app:s3cret")
+    )
+
+
+@pytest.mark.parametrize("content", [None, "", "\nsecond line"])
+def test_a_missing_or_empty_password_file_stops_the_process_with_a_reason(tmp_path: Path, content: str | None) -> None:
+    secret = tmp_path / "redis-password"
+    if content is not None:
+        secret.write_text(content)
+    settings = Settings(redis_url="redis://redis:6379/0", redis_password_file=secret)
+    with pytest.raises(MissingRedisUrl, match="Redis password file"):
+        settings.required_redis_url()

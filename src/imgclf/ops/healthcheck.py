@@ -9,7 +9,7 @@ import urllib.request
 from redis import Redis
 from redis.exceptions import RedisError
 
-from imgclf.config import Settings
+from imgclf.config import MissingRedisUrl, Settings
 from imgclf.jobs.liveness import live_workers
 
 
@@ -25,11 +25,13 @@ def check_web(settings: Settings) -> str | None:
 
 def check_worker(settings: Settings) -> str | None:
     """None if a worker of this host is ready (models loaded, heartbeat fresh), else what is wrong."""
-    if not settings.redis_url:
-        return "IMGCLF_REDIS_URL is not set"
+    try:
+        redis_url = settings.required_redis_url()
+    except MissingRedisUrl as exc:
+        return str(exc)
     prefix = f"{socket.gethostname()}."  # worker names are <hostname>.<pid>.<random>
     try:
-        with Redis.from_url(settings.redis_url, socket_connect_timeout=3) as connection:
+        with Redis.from_url(redis_url, socket_connect_timeout=3) as connection:
             names = live_workers(connection)
     except RedisError as exc:
         return f"Redis is unreachable: {exc}"

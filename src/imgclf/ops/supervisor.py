@@ -214,7 +214,8 @@ def _run(settings: Settings, children: Children) -> int:
         children.add(Child("redis", "redis", start_redis))
         redis_url = redis.url
         log.info("embedded Redis on %s, data in %s", redis_url, redis.data_dir)
-    env = settings_env(settings.model_copy(update={"redis_url": redis_url}))
+    settings = settings.model_copy(update={"redis_url": redis_url})
+    env = settings_env(settings)
     command = [sys.executable, "-m", "imgclf"]
     for index in range(settings.workers):
         children.add(Child(f"worker {index + 1}", "worker", _launcher([*command, "worker"], env)))
@@ -223,7 +224,7 @@ def _run(settings: Settings, children: Children) -> int:
     shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     url = f"http://{shown_host}:{settings.port}"
     announced_web = announced_workers = False
-    connection = Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=2)
+    connection = Redis.from_url(settings.required_redis_url(), socket_connect_timeout=1, socket_timeout=2)
     while True:
         children.check(connection)
         if not announced_web and answers(f"{url}/healthz"):

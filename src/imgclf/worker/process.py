@@ -71,7 +71,11 @@ def _serve(settings: Settings) -> None:
     redis_url = settings.required_redis_url()
     connection = Redis.from_url(redis_url)
     _wait_for_redis(connection)
-    upkeep = Upkeep(Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2), settings.job_retries)
+    upkeep = Upkeep(
+        Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2),
+        settings.job_retries,
+        settings.worker_ready_file,
+    )
     upkeep.start()
     try:
         _serve_with_reconnects(settings, connection, upkeep)

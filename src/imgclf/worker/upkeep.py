@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -23,10 +24,12 @@ class Upkeep(threading.Thread):
     job while it is still loading its models.
     """
 
-    def __init__(self, connection: Redis, retries: int) -> None:
+    def __init__(self, connection: Redis, retries: int, ready_file: Path | None = None) -> None:
         super().__init__(name="upkeep", daemon=True)
         self.connection = connection
         self.retries = retries
+        self.ready_file = ready_file
+        """Touched after each heartbeat (settings.worker_ready_file): a health check reads its age."""
         self.worker_name: str | None = None
         """The name to beat for: set once the worker has registered with its models loaded."""
         self.runtimes: dict[str, str] = {}
@@ -35,11 +38,14 @@ class Upkeep(threading.Thread):
         self._failing = False
 
     def run(self) -> None:
+        if self.ready_file is not None:  # a predecessor's file says nothing about this worker
+            self.ready_file.unlink(missing_ok=True)
         next_reap = 0.0
         while not self._stopped.wait(HEARTBEAT_INTERVAL if self.worker_name else 0.5):
             try:
                 if self.worker_name:
                     beat(self.connection, self.worker_name, self.runtimes)
+                    self._touch_ready_file()
                 if time.monotonic() >= next_reap:
                     reap(self.connection, self.retries)
                     next_reap = time.monotonic() + REAP_INTERVAL
@@ -48,6 +54,15 @@ class Upkeep(threading.Thread):
                 if not self._failing:  # once per outage, not every second
                     log.warning("heartbeat: Redis unreachable (%s)", exc)
                 self._failing = True
+
+    def _touch_ready_file(self) -> None:
+        if self.ready_file is None:
+            return
+        try:
+            self.ready_file.touch()
+        except OSError as exc:  # a health check will say so; the worker itself goes on
+            log.warning("cannot touch the ready file %s: %s", self.ready_file, exc.strerror)
+            self.ready_file = None
 
     def stop(self) -> None:
         self._stopped.set()

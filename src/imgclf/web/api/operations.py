@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
-from imgclf.jobs.liveness import live_workers
+from imgclf.jobs.liveness import worker_runtimes
 from imgclf.web.openapi import EDGE_RESPONSES
 from imgclf.web.state import StateDep
 
@@ -39,14 +39,18 @@ async def healthz() -> dict[str, str]:
     },
 )
 def readyz(state: StateDep) -> JSONResponse:
-    """Ready when Redis answers and at least one worker has its models loaded and a fresh heartbeat."""
+    """Ready when Redis answers and at least one worker serves a model, with a fresh heartbeat.
+
+    A worker that found no model it can serve (no export, no weights) beats too, but cannot
+    classify anything: it does not count.
+    """
     try:
-        workers = len(live_workers(state.redis))
+        workers = sum(1 for runtimes in worker_runtimes(state.redis).values() if runtimes)
     except RedisError as exc:
         log.warning("readyz: Redis is unreachable: %s", exc)
         return JSONResponse({"status": "unavailable", "reason": "Redis (the job queue) is unreachable."}, 503)
     if workers == 0:
-        reason = "No worker is ready: jobs would wait in the queue until one has loaded its models."
+        reason = "No worker is ready: jobs would wait in the queue until one has loaded a model."
         return JSONResponse({"status": "unavailable", "reason": reason, "workers": 0}, 503)
     return JSONResponse({"status": "ready", "workers": workers})
 
