@@ -132,6 +132,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     """Largest request body of an image upload route (413 past it, before it is read whole)."""
 
+    upload_decodes: int = Field(default=2, ge=1, le=64)
+    """Uploads one web process decodes at once; more wait their turn. A decoded picture takes up
+    to 4 bytes a pixel (160 MB at the default pixel limit), so this bounds the web's memory.
+    Measured in the compose stack: four 40-megapixel uploads at once got a replica with 256 MB
+    killed when nothing bounded them; with 2, eight at once peaked at 443 MB (its limit: 768 MB)."""
+
     upload_store_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
     """Bytes of uploaded photos kept in Redis at once (originals and their re-encoded copies) for
     the workers to read; past it, uploads get 503 + Retry-After until older ones expire or are

@@ -104,8 +104,15 @@ class Stack:
 
     def crash(self, container: str) -> None:
         """kill -9 of the container's main process from the host: a crash, which the restart
-        policy answers (`docker kill` counts as a manual stop and restarts nothing)."""
-        os.kill(self.inspect(container)["State"]["Pid"], signal.SIGKILL)
+        policy answers (`docker kill` counts as a manual stop and restarts nothing). Returns once
+        Docker has restarted the container."""
+        before = self.inspect(container)
+        os.kill(before["State"]["Pid"], signal.SIGKILL)
+
+        def restarted() -> bool:
+            return bool(self.inspect(container)["RestartCount"] > before["RestartCount"])
+
+        wait_until(restarted, f"container {container[:12]} to restart", 60)
 
     def redis(self, *args: str) -> str:
         """A redis-cli command inside the Redis container, authenticated from the secret file."""
@@ -133,11 +140,11 @@ class Stack:
         return self.metrics()[(name, ())]
 
     def requests_served(self, container: str) -> float:
-        """Requests for /api/v1/models one web replica has answered."""
+        """The API requests one web replica has answered (not the health checks' and ours)."""
         return sum(
             value
             for (name, labels), value in self.metrics(container).items()
-            if name == "http_request_duration_seconds_count" and ("handler", "/api/v1/models") in labels
+            if name == "http_request_duration_seconds_count" and dict(labels).get("handler", "").startswith("/api/")
         )
 
     def health(self, container: str) -> str:
@@ -153,6 +160,17 @@ class Stack:
             body["adjustments"] = adjustments
         answer = self.http.post("/api/v1/classifications", json=body)
         assert answer.status_code in (200, 202), answer.text
+        return str(answer.json()["id"])
+
+    def upload(self, picture: bytes, model: str = "efficientnet_lite0", **adjustments: Any) -> str:
+        """Classify an uploaded picture; the job id."""
+        answer = self.http.post(
+            "/api/v1/classifications",
+            data={"model": model, "adjustments": json.dumps(adjustments)},
+            files={"file": ("picture.png", picture, "image/png")},
+            timeout=60,
+        )
+        assert answer.status_code == 202, answer.text
         return str(answer.json()["id"])
 
     def job(self, job_id: str) -> dict[str, Any]:

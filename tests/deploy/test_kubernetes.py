@@ -181,5 +181,5 @@ def test_tmp_is_a_size_limited_empty_dir(name: str, size: str) -> None:
 
 def test_memory_limits_match_what_compose_allows() -> None:
     limits = {name: container(name)["resources"]["limits"]["memory"] for name in POD_FILES.values()}
-    assert limits == {"redis.yaml": "1Gi", "web.yaml": "256Mi", "worker.yaml": "768Mi", "prepare-job.yaml": "2Gi"}
+    assert limits == {"redis.yaml": "1Gi", "web.yaml": "768Mi", "worker.yaml": "768Mi", "prepare-job.yaml": "2Gi"}
     assert container("web.yaml")["resources"]["limits"]["cpu"] == "500m"

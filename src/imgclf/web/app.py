@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -80,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
             digests=FileDigests(),
             templates=Jinja2Templates(directory=PAGES_DIR / "templates"),
             metrics_registry=registry,
+            upload_decodes=asyncio.Semaphore(settings.upload_decodes),
         )
         try:
             yield

@@ -4,7 +4,8 @@ request, shared by the page's form and POST /api/v1/classifications.
 A request names a model and either a catalogue photo or an uploaded file (exactly one). An
 upload is read whole (the body limit has bounded it already), its type decided from its bytes,
 its pixels counted from its header and its picture decoded once, off the event loop, by
-`imgclf.images.uploads.inspect_upload`: what is refused here never reaches the queue or the store.
+`imgclf.images.uploads.inspect_upload`, at most `settings.upload_decodes` at a time (a decoded
+picture is up to 160 MB): what is refused here never reaches the queue or the store.
 The client's file name is kept as data only (shown back, never a path), cut to 255 characters.
 """
 
@@ -109,7 +110,8 @@ async def read_order(
         return replace(order, callback_url=callback_url, adjustments=asked), None
     assert isinstance(file, UploadFile)
     data = await file.read()
-    inspected = await run_in_threadpool(inspect_upload, data, state.settings.max_image_pixels)
+    async with state.upload_decodes:
+        inspected = await run_in_threadpool(inspect_upload, data, state.settings.max_image_pixels)
     photo = UploadedPhoto(inspected.sha256, inspected.format, inspected.width, inspected.height, _filename(file))
     order = Order(
         model_id, CLASSIFY_UPLOAD_TASK, inspected.sha256, inspected.sha256, as_meta(photo), callback_url, asked

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -30,6 +31,8 @@ class AppState:
     """SHA-256 of catalogue files for the result cache's key, remembered while they do not change."""
     templates: Jinja2Templates
     metrics_registry: CollectorRegistry
+    upload_decodes: asyncio.Semaphore
+    """Held while an upload is decoded (settings.upload_decodes at once): bounds the memory."""
 
 
 async def get_state(request: Request) -> AppState:
