@@ -49,11 +49,15 @@ FROM web-deps AS worker-deps
 COPY --from=requirements /build/worker.txt ./
 RUN /usr/local/bin/python3 -m pip install -c constraints.txt -r worker.txt
 
-# torch from PyPI, the index every pip reaches (PyTorch's CPU-only index may not be reachable):
-# a CUDA build of several GB, run on the CPU. Only the init step uses this image.
+# torch from PyPI by default, the index every pip reaches: a CUDA build of several GB (torch
+# will not import without its CUDA libraries), run on the CPU. Only the init step uses this image.
+# Where PyTorch's CPU-only index is reachable, TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# makes it a fraction of that (torch==2.14.1 takes 2.14.1+cpu from there; not tried here, where
+# that index is unreachable).
 FROM worker-deps AS export-deps
+ARG TORCH_INDEX_URL=
 COPY --from=requirements /build/export.txt ./
-RUN /usr/local/bin/python3 -m pip install -c constraints.txt -r export.txt
+RUN /usr/local/bin/python3 -m pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} -c constraints.txt -r export.txt
 
 # --- the service itself: one wheel per source change, installed into each image -----------------
 # Built with setuptools in a venv of this stage only (no download per build, nothing left behind).

@@ -37,8 +37,13 @@ class WithoutRqJobLines(logging.Filter):
         return record.levelno > logging.INFO or record.funcName not in RQ_PER_JOB_LINES
 
 
-class _StopRequested(Exception):
-    """SIGTERM or SIGINT while no RQ loop runs (loading models, waiting for Redis)."""
+class _StopRequested(BaseException):
+    """SIGTERM or SIGINT while no RQ loop runs (loading models, waiting for Redis).
+
+    A BaseException, as KeyboardInterrupt is: the signal may land inside code that catches
+    Exception and goes on (logging's handlers do, when it lands while a line is written), and the
+    stop request must not be lost there.
+    """
 
 
 def _stop_now(signum: int, _frame: object) -> None:
