@@ -132,6 +132,11 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     """Largest request body of an image upload route (413 past it, before it is read whole)."""
 
+    api_docs_public: bool = True
+    """Whether the pages link to the API docs (/docs) and a 404 points there. The compose stack's
+    balancer keeps /docs and /openapi.json inside the network, and sets this false, so its
+    pages link to nothing a visitor cannot open."""
+
     upload_decodes: int = Field(default=2, ge=1, le=64)
     """Uploads one web process decodes at once; more wait their turn. A decoded picture takes up
     to 4 bytes a pixel (160 MB at the default pixel limit), so this bounds the web's memory.

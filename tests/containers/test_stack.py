@@ -27,7 +27,9 @@ ONE_SHOTS = ("secrets", "prepare")
 
 
 def test_a_photo_is_classified_end_to_end_through_the_balancer(stack: Stack) -> None:
-    assert stack.http.get("/").status_code == 200
+    home = stack.http.get("/")
+    assert home.status_code == 200
+    assert 'href="/docs"' not in home.text  # kept inside by the balancer: no dead link
     models = {model["id"]: model for model in stack.http.get("/api/v1/models").json()["models"]}
     assert models["efficientnet_lite0"]["available"], "the init step should have exported the models"
     assert models["efficientnet_lite0"]["runtime"] == "onnxruntime"

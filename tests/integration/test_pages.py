@@ -42,6 +42,16 @@ def post_upload(client: TestClient, data: bytes, name: str = "my cat.jpg", **fie
     )
 
 
+def test_pages_link_the_api_docs_only_where_they_are_public(redis_url: str, image_dir: Path, model_dir: Path) -> None:
+    with TestClient(create_app(make_settings(redis_url, image_dir, model_dir))) as client:
+        assert 'href="/docs"' in client.get("/").text
+        assert "/docs" in client.get("/no-such-page").json()["detail"]
+    hidden = make_settings(redis_url, image_dir, model_dir, api_docs_public=False)
+    with TestClient(create_app(hidden)) as client:
+        assert "/docs" not in client.get("/").text  # behind the compose balancer, /docs is a 404
+        assert "/docs" not in client.get("/no-such-page").json()["detail"]
+
+
 def test_the_form_offers_the_catalogue_and_an_upload_with_its_limit(client: TestClient) -> None:
     page = client.get("/classifications").text
     assert 'enctype="multipart/form-data"' in page

@@ -53,6 +53,12 @@ SWAGGER_DIR = "/static/vendor/swagger-ui"
 log = logging.getLogger(__name__)
 
 
+def page_templates(settings: Settings) -> Jinja2Templates:
+    templates = Jinja2Templates(directory=PAGES_DIR / "templates")
+    templates.env.globals["api_docs_public"] = settings.api_docs_public  # the pages' header link
+    return templates
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The web app for one settings object; Redis is connected in the lifespan."""
     redis_url = settings.required_redis_url()
@@ -79,7 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
             redis_async=redis_async,
             catalogue=ImageCatalogue(settings.image_dir),
             digests=FileDigests(),
-            templates=Jinja2Templates(directory=PAGES_DIR / "templates"),
+            templates=page_templates(settings),
             metrics_registry=registry,
             upload_decodes=asyncio.Semaphore(settings.upload_decodes),
         )
@@ -114,7 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
     ).instrument(app)
     _add_docs(app)
     _complete_openapi(app)
-    _add_error_handler(app)
+    _add_error_handler(app, settings)
     _add_edge_middleware(app, settings)
     return app
 
@@ -168,7 +174,7 @@ def _answers(route: BaseRoute, scope: Scope, method: str) -> bool:
     return route.matches({**scope, "method": method})[0] == Match.FULL
 
 
-def _add_error_handler(app: FastAPI) -> None:
+def _add_error_handler(app: FastAPI, settings: Settings) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> Response:
         if exc.status_code >= 500:
@@ -179,7 +185,8 @@ def _add_error_handler(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         path = request.url.path
         if exc.status_code == 404 and exc.detail == "Not Found":
-            detail = f"Nothing at {path}; the pages start at / and the API is described at /docs."
+            detail = f"Nothing at {path}; the pages start at /"
+            detail += " and the API is described at /docs." if settings.api_docs_public else "."
             return plain_error(404, detail, path=path, slug="no-such-route")
         if exc.status_code == 405:
             allowed = ", ".join(allowed_methods(app, request.scope))
