@@ -19,6 +19,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-logo --no-cache
 	$(BIN)/mypy
+	$(BIN)/python scripts/check_function_length.py src tests
 
 # docs/screenshots/*.png, the pages on a desktop and a phone, taken again by the browser tests.
 screenshots: $(VENV)/.installed-test system-packages

@@ -210,22 +210,41 @@ def job_id_from_page(html: str) -> str:
     return html[start : html.index("<", start)]
 
 
+def job_id_from_location(location: str) -> str:
+    """The job id at the end of a result page's address (a 303's Location, or a browser's URL)."""
+    assert "/results/" in location, location
+    return location.rsplit("/", 1)[1]
+
+
 def submit(client: WebClient, model_id: str, image_id: str) -> str:
     """Post the form as a browser does; the job id of the result page it is redirected to (303)."""
     answer = client.post("/classifications", data={"model_id": model_id, "image_id": image_id}, follow_redirects=False)
     assert answer.status_code == 303, answer.text
-    location = answer.headers["location"]
-    assert location.startswith("/results/"), location
-    return location.removeprefix("/results/")
+    return job_id_from_location(answer.headers["location"])
 
 
-def wait_for_end(client: WebClient, job_id: str, timeout: float = 60, seen: set[str] | None = None) -> dict[str, Any]:
+def wait_for_end(
+    client: WebClient, job_id: str, timeout: float = 60, seen: set[str] | None = None, outages: bool = False
+) -> dict[str, Any]:
     """Poll as the result page does until the job has ended; its last answer. Every status the
-    polls met is added to `seen`."""
+    polls met is added to `seen`. With `outages`, a 503 (Redis away, with a Retry-After) or a
+    dropped connection is waited out, as the page does."""
     seen = set() if seen is None else seen
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        body: dict[str, Any] = client.get(f"/classifications/{job_id}").json()
+        try:
+            response = client.get(f"/classifications/{job_id}")
+        except httpx.TransportError:
+            if not outages:
+                raise
+            time.sleep(0.5)
+            continue
+        if outages and response.status_code == 503:
+            assert "Retry-After" in response.headers
+            time.sleep(0.5)
+            continue
+        assert response.status_code == 200, f"job {job_id}: {response.text}"
+        body: dict[str, Any] = response.json()
         seen.add(body["task_status"])
         if body["task_status"] in ("finished", "failed"):
             return body

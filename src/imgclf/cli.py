@@ -37,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command line: every subcommand and option, each with its help."""
+    """The whole command line: every subcommand and option, each with its help.
+
+    It is long because it is one table read top to bottom, a few lines per option; split by
+    subcommand it would only add names to jump between."""
     parser = argparse.ArgumentParser(
         prog="imgclf",
         description=__doc__.splitlines()[0],

@@ -15,7 +15,7 @@ ServiceError                   500, the base: rendered by one handler per surfac
 ├── TooManyRequests            429, this client is over its rate limit (Retry-After)
 ├── QueueUnavailable           503, Redis cannot be reached (Retry-After)
 ├── QueueFull                  503, too many jobs wait already (Retry-After)
-└── ClassificationError        a worker cannot run this job (model not loaded); becomes the job's `error`
+└── ClassificationError        a worker cannot run this job (model not loaded, upload gone): the job's `error`
 
 A job that fails for a ServiceError (an InvalidImage, an UnknownImage, a ClassificationError) ends
 with that error's message as its `error`: it is written for the person who asked.
@@ -152,7 +152,8 @@ class QueueFull(ServiceError):
 
 
 class ClassificationError(ServiceError):
-    """A job the worker that took it cannot do (its model is not loaded there)."""
+    """A job the worker that took it cannot do: its model is not loaded there, or its uploaded
+    photo is no longer stored."""
 
 
 class MalformedRequest(ServiceError):

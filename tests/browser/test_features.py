@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, FilePayload, Locator, Page, StorageStat
 
 from imgclf.ops.processes import spawn, stop, wait_for_workers
 from tests.browser.conftest import SCREENSHOTS, IdleWeb, idle_web_server, tab_through, watched_page
-from tests.conftest import CATS, fresh_photo, submit
+from tests.conftest import CATS, fresh_photo, job_id_from_location, submit
 from tests.integration.v1_helpers import poll, pretend_running
 
 pytestmark = pytest.mark.browser
@@ -110,7 +110,7 @@ def classify_a_brightened_upload(page: Page, live_server: str, image_dir: Path) 
     page.get_by_role("button", name="Classify").click()
     expect(page).to_have_url(RESULT_PAGE)
     expect(page.locator("#status")).to_have_text("Done.", timeout=60_000)
-    return page.url.rsplit("/", 1)[1]
+    return job_id_from_location(page.url)
 
 
 def expect_histograms(page: Page) -> None:
@@ -224,7 +224,7 @@ def test_try_again_keeps_the_photo_and_the_adjustments(browser: Browser, live_se
         page.get_by_role("button", name="Classify").click()
 
         expect(page).to_have_url(RESULT_PAGE)
-        second_id = page.url.rsplit("/", 1)[1]
+        second_id = job_id_from_location(page.url)
         assert second_id != first_id
         expect(page.locator("#status")).to_have_text("Done.", timeout=60_000)
         expect(photo_caption(page)).to_contain_text("with brightness 1.2, contrast 0.8")

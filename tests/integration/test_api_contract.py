@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from imgclf.web.app import create_app
-from tests.conftest import job_id_from_page, make_settings, submit, unreachable_redis_url
+from tests.conftest import job_id_from_location, job_id_from_page, make_settings, submit, unreachable_redis_url
 
 COFFEE = {"model_id": "efficientnet_lite0", "image_id": "coffee.jpg"}
 
@@ -39,7 +39,7 @@ def test_a_valid_post_queues_one_job_and_redirects_to_its_result_page(
 ) -> None:
     response = client.post("/classifications", data=COFFEE, follow_redirects=False)
     assert response.status_code == 303
-    job_id = response.headers["location"].removeprefix("/results/")
+    job_id = job_id_from_location(response.headers["location"])
     page = client.get(response.headers["location"])
     assert page.status_code == 200
     assert job_id_from_page(page.text) == job_id

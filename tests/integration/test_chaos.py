@@ -5,12 +5,10 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
 import psutil
-import pytest
 from PIL import Image
 from redis import Redis
 from rq.job import Job
@@ -18,31 +16,11 @@ from rq.serializers import JSONSerializer
 
 from imgclf.images.samples import install_sample_photos
 from imgclf.jobs.queue import make_queue
-from tests.conftest import CATS, samples, submit
+from tests.conftest import CATS, job_id_from_location, samples, submit, wait_for_end
 from tests.integration.serve_process import Serve, serve
 
 JOBS = 50
 SLOW_IMAGE = "slow.png"
-
-
-def outcome(url: str, job_id: str, timeout: float = 240) -> dict[str, Any]:
-    """The job's final status, long-polling through a Redis outage (503s are retried)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            response = httpx.get(f"{url}/classifications/{job_id}?wait=10", timeout=30)
-        except httpx.TransportError:
-            time.sleep(0.5)
-            continue
-        if response.status_code == 503:
-            assert "Retry-After" in response.headers
-            time.sleep(0.5)
-            continue
-        assert response.status_code == 200, f"job {job_id}: {response.text}"
-        body: dict[str, Any] = response.json()
-        if body["task_status"] not in ("queued", "started"):
-            return body
-    pytest.fail(f"job {job_id} did not end within {timeout} s")
 
 
 def redis_of(running: Serve) -> Redis:
@@ -66,7 +44,7 @@ def test_a_worker_killed_mid_job_loses_no_job(tmp_path: Path, model_dir: Path) -
         serve(tmp_path, model_dir, IMGCLF_RESULT_CACHE_TTL="0") as (running, url),
         httpx.Client(base_url=url, timeout=30) as client,
     ):
-        reference = outcome(url, submit(client, "efficientnet_lite0", SLOW_IMAGE))
+        reference = wait_for_end(client, submit(client, "efficientnet_lite0", SLOW_IMAGE), 240, outages=True)
         assert reference["task_status"] == "finished"
         job_ids = [submit(client, "efficientnet_lite0", SLOW_IMAGE) for _ in range(JOBS)]
 
@@ -88,7 +66,7 @@ def test_a_worker_killed_mid_job_loses_no_job(tmp_path: Path, model_dir: Path) -
             time.sleep(0.1)
         print(f"killed job requeued {time.monotonic() - killed_at:.1f} s after the kill")
 
-        bodies = {job_id: outcome(url, job_id) for job_id in job_ids}
+        bodies = {job_id: wait_for_end(client, job_id, 240, outages=True) for job_id in job_ids}
         assert [body["task_status"] for body in bodies.values()] == ["finished"] * JOBS
         assert {body["data"][0][0] for body in bodies.values()} == {reference["data"][0][0]}
         assert bodies[victim.id]["attempt"] == 2
@@ -121,7 +99,7 @@ def test_a_killed_redis_loses_no_acknowledged_job(tmp_path: Path, model_dir: Pat
                 "/classifications", data={"model_id": "efficientnet_lite0", "image_id": "coffee.jpg"}
             )
             if response.status_code == 303:
-                acknowledged[response.headers["location"].removeprefix("/results/")] = "coffee.jpg"
+                acknowledged[job_id_from_location(response.headers["location"])] = "coffee.jpg"
                 break
             assert response.status_code == 503, response.text
             assert int(response.headers["Retry-After"]) > 0
@@ -132,7 +110,7 @@ def test_a_killed_redis_loses_no_acknowledged_job(tmp_path: Path, model_dir: Pat
 
         for position, (job_id, photo) in enumerate(acknowledged.items()):
             print(f"job {position} of {len(acknowledged)}: {job_id}")  # shown if an assertion fails
-            body = outcome(url, job_id)
+            body = wait_for_end(client, job_id, 240, outages=True)
             assert body["task_status"] == "finished", body
             top = body["data"][0][0]
             assert top in CATS if photo == "chelsea.jpg" else top == "espresso"

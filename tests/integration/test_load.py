@@ -14,7 +14,7 @@ from redis import Redis
 
 from imgclf.jobs.queue import make_queue
 from imgclf.ops.embedded_redis import free_port
-from tests.conftest import fresh_photo, job_id_from_page, make_settings, running_web, samples
+from tests.conftest import fresh_photo, job_id_from_location, job_id_from_page, make_settings, running_web, samples
 
 FORM = {"model_id": "efficientnet_lite0", "image_id": "coffee.jpg"}
 
@@ -91,9 +91,7 @@ def test_a_flood_past_the_bound_gets_503_with_retry_after_and_loses_nothing(
         answers = asyncio.run(flood())
         statuses = sorted({answer.status_code for answer in answers})
         assert statuses == [303, 503], statuses
-        accepted = [
-            answer.headers["location"].removeprefix("/results/") for answer in answers if answer.status_code == 303
-        ]
+        accepted = [job_id_from_location(answer.headers["location"]) for answer in answers if answer.status_code == 303]
         for refused in (answer for answer in answers if answer.status_code == 503):
             assert 1 <= int(refused.headers["Retry-After"]) <= 60
             assert "busy" in refused.json()["detail"]

@@ -1,11 +1,13 @@
 """Health, readiness and metrics as an operator (or a load balancer, or Prometheus) sees them."""
 
+import socket
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 from redis import Redis
 
 from imgclf.jobs.liveness import beat
+from imgclf.ops.healthcheck import check_worker
 from imgclf.web.app import create_app
 from tests.conftest import make_settings, samples, unreachable_redis_url
 
@@ -20,14 +22,21 @@ def test_readyz_is_503_with_a_reason_when_no_worker_is_alive(client: TestClient)
     assert response.json()["reason"].startswith("No worker is ready")
 
 
-def test_readyz_counts_only_workers_that_serve_a_model(client: TestClient, redis_url: str) -> None:
+def test_every_count_of_workers_counts_only_workers_that_serve_a_model(
+    client: TestClient, redis_url: str, image_dir: Path, model_dir: Path
+) -> None:
     # A worker that found no export and no weights (a stack started before its init step ran)
-    # beats, but can classify nothing.
+    # beats, but can classify nothing: /readyz, the metric and the container health check agree.
     connection = Redis.from_url(redis_url)
-    beat(connection, "empty-handed", {})
+    settings = make_settings(redis_url, image_dir, model_dir)
+    beat(connection, f"{socket.gethostname()}.1.empty-handed", {})
     assert client.get("/readyz").status_code == 503
-    beat(connection, "serving", {"efficientnet_lite0": "onnxruntime"})
+    assert samples(client.get("/metrics").text)[("imgclf_workers_alive", ())] == 0
+    assert "no worker of host" in (check_worker(settings) or "")
+    beat(connection, f"{socket.gethostname()}.2.serving", {"efficientnet_lite0": "onnxruntime"})
     assert client.get("/readyz").json() == {"status": "ready", "workers": 1}
+    assert samples(client.get("/metrics").text)[("imgclf_workers_alive", ())] == 1
+    assert check_worker(settings) is None
 
 
 def test_readyz_and_metrics_report_an_unreachable_redis(image_dir: Path, model_dir: Path) -> None:

@@ -16,7 +16,15 @@ from redis import Redis
 
 from imgclf.jobs import uploads
 from imgclf.web.app import create_app
-from tests.conftest import CATS, fresh_photo, job_id_from_page, make_settings, submit, unreachable_redis_url
+from tests.conftest import (
+    CATS,
+    fresh_photo,
+    job_id_from_location,
+    job_id_from_page,
+    make_settings,
+    submit,
+    unreachable_redis_url,
+)
 from tests.integration.v1_helpers import pretend_running
 from tests.pictures import unique_jpeg, write_blank_bilevel_png
 
@@ -68,7 +76,7 @@ def test_an_upload_is_queued_and_the_result_page_shows_it_back_re_encoded(
 ) -> None:
     answer = post_upload(client, unique_jpeg(image_dir))
     assert answer.status_code == 303, answer.text
-    job_id = answer.headers["location"].removeprefix("/results/")
+    job_id = job_id_from_location(answer.headers["location"])
     assert f'href="/results/{job_id}"' in answer.text  # the note a 303 carries
     assert queue_length() == 1
     page = client.get(answer.headers["location"])
@@ -224,7 +232,7 @@ def test_a_result_page_shows_histograms_downloads_and_the_way_to_try_again(
         follow_redirects=False,
     )
     assert posted.status_code == 303, posted.text
-    job_id = posted.headers["location"].rsplit("/", 1)[1]
+    job_id = job_id_from_location(posted.headers["location"])
     done = worker_client.get(f"/api/v1/classifications/{job_id}?wait=30").json()
     assert done["adjustments"] == {
         "brightness": 1.3,
@@ -254,7 +262,7 @@ def test_a_result_page_shows_histograms_downloads_and_the_way_to_try_again(
 
 def test_trying_an_upload_again_reuses_its_stored_photo(worker_client: TestClient, image_dir: Path) -> None:
     first = post_upload(worker_client, unique_jpeg(image_dir), name="holiday.jpg")
-    first_id = first.headers["location"].rsplit("/", 1)[1]
+    first_id = job_id_from_location(first.headers["location"])
     before = worker_client.get(f"/api/v1/classifications/{first_id}?wait=30").json()
     form = worker_client.get(f"/classifications?again={first_id}").text
     assert f'<option value="job:{first_id}" data-preview-url="/api/v1/classifications/{first_id}/image" selected>' in (

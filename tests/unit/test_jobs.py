@@ -1,7 +1,9 @@
+import asyncio
+
 import pytest
 
 from imgclf.errors import UnknownJob
-from imgclf.jobs.status import JobView, fetch_job_view
+from imgclf.jobs.status import JobView, read_job_view
 
 
 def test_a_pending_job_has_null_data_and_no_error_field() -> None:
@@ -21,4 +23,4 @@ def test_a_failed_job_carries_its_message() -> None:
 def test_ids_that_cannot_be_jobs_are_unknown_without_asking_redis(job_id: str) -> None:
     # `None` as the connection: a malformed id must be refused before any Redis call
     with pytest.raises(UnknownJob, match="never existed or its result expired"):
-        fetch_job_view(None, job_id)  # type: ignore[arg-type, unused-ignore]
+        asyncio.run(read_job_view(None, None, job_id))  # type: ignore[arg-type, unused-ignore]

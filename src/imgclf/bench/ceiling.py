@@ -89,7 +89,10 @@ def ceiling(
     repeats: int,
 ) -> dict[str, Any]:
     """Images/s of `processes` single-thread pipelines together (median of `repeats`), the cores
-    they kept busy, and where a pipeline's time goes (decode, preprocess, inference)."""
+    they kept busy, and where a pipeline's time goes (decode, preprocess, inference).
+
+    It is long because starting, synchronising and always reaping child processes is one story;
+    its parts would each need the children, the barrier and the queue passed along."""
     # spawn, not fork: this process has torch's and the runtimes' thread pools running.
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(processes + 1)

@@ -29,7 +29,7 @@ from imgclf.config import Settings
 from imgclf.images.catalogue import ImageCatalogue
 from imgclf.images.decoding import open_rgb
 from imgclf.images.samples import install_sample_photos
-from imgclf.jobs.liveness import live_workers, model_runtimes
+from imgclf.jobs.liveness import model_runtimes, ready_workers
 from imgclf.jobs.queue import CLASSIFY_TASK, make_queue
 from imgclf.models.classifier import Classifier
 from imgclf.models.export import export_model
@@ -98,7 +98,10 @@ class BenchOptions:
 
 
 def run_benchmark(options: BenchOptions, log: Callable[[str], None] = print) -> Results:
-    """Measure everything; returns the raw results (also written by `report`)."""
+    """Measure everything; returns the raw results (also written by `report`).
+
+    It is long because it is the run's script: the nine steps in the order of the report, each a
+    call and a progress line, around the Redis and the settings they share."""
     cores = os.cpu_count() or 1
     results: Results = {"machine": machine(), "options": _options_summary(options)}
     log(f"benchmark on {results['machine']['cpu']} ({cores} cores)")
@@ -258,7 +261,7 @@ def _start_workers(
     worker_settings = settings.model_copy(
         update={"models": models, "workers": count, "torch_threads": max(1, cores // count)}
     )
-    already = len(live_workers(connection))
+    already = len(ready_workers(connection))
     processes = [
         spawn("worker", worker_settings, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)
     ]

@@ -11,7 +11,8 @@ idempotency.py  Idempotency-Key: the same key answers with the same job
 webhooks.py     callback URLs checked against the allow-list (no SSRF), signed, delivered in the background
 eta.py          how long the ready workers need for some jobs (Retry-After, eta_seconds)
 cache.py        the result cache (a hit is an RQ job that is finished from the start)
-liveness.py     which workers are alive and ready: the one place that counts them
+liveness.py     which workers are alive (the reaper asks) and ready (every count of workers asks)
+comparisons.py  one photo classified by several models: one job per model, grouped
 recovery.py     the reaper: jobs of dead workers back on the queue, or failed after the last try
 rate_limit.py   the optional per-client limit on submissions
 metrics.py      job metrics kept in Redis, and the Prometheus collector that reads them

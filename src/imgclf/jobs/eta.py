@@ -6,7 +6,7 @@ import math
 
 from redis import Redis
 
-from imgclf.jobs.liveness import live_workers
+from imgclf.jobs.liveness import ready_workers
 from imgclf.jobs.metrics import mean_job_seconds
 
 RETRY_AFTER_MAX = 60
@@ -16,7 +16,7 @@ RETRY_AFTER_MAX = 60
 def seconds_to_drain(connection: Redis, jobs: int, cap: int | None = RETRY_AFTER_MAX) -> int:
     """Seconds the ready workers need for `jobs` more jobs, from the measured mean job time (at
     most `cap`: a Retry-After past a minute helps nobody, an ETA is not capped)."""
-    workers = len(live_workers(connection))
+    workers = len(ready_workers(connection))
     mean = mean_job_seconds(connection)
     if not workers or mean is None:
         return 5 if workers else 30

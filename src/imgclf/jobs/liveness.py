@@ -7,8 +7,11 @@ machine is compared, and a dead worker stops counting within `HEARTBEAT_TTL` sec
 registration, `rq:workers`, keeps a worker killed with SIGKILL for its worker_ttl plus a minute
 or more, and counts workers that are still loading their models.)
 
-`serve`'s "N worker(s) ready", /readyz, the metrics, the container health check and the reaper
-of jobs whose worker died all ask here.
+Two questions, asked only here. Is a worker *alive* (`is_alive`, `live_workers`): its heartbeat
+is fresh; the reaper asks this, since a job is orphaned only when its worker died. Is it *ready*
+(`ready_workers`): alive and serving at least one model (a worker that found no export and no
+weights beats too, but can classify nothing); `serve`'s "N worker(s) ready", /readyz, the
+metrics, Retry-After estimates and the container health check all count ready workers.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ def is_alive(connection: Redis, name: str) -> bool:
 
 
 def live_workers(connection: Redis) -> list[str]:
-    """Names of the workers that are ready now, sorted; dead ones are pruned from the set."""
+    """Names of the workers alive now (fresh heartbeat), sorted; dead ones are pruned from the set."""
     names = sorted(as_text(member) for member in connection.smembers(NAMES_KEY))
     if not names:
         return []
@@ -68,19 +71,21 @@ def live_workers(connection: Redis) -> list[str]:
     return alive
 
 
-def worker_runtimes(connection: Redis) -> dict[str, dict[str, str]]:
-    """Live worker name -> model id -> the runtime that worker serves it on."""
+def ready_workers(connection: Redis) -> dict[str, dict[str, str]]:
+    """Ready worker name (alive, serving at least one model) -> model id -> the runtime that
+    worker serves it on."""
     names = live_workers(connection)
     if not names:
         return {}
     values = connection.mget([BEAT_PREFIX + name for name in names])
-    return {name: _runtimes(value) for name, value in zip(names, values, strict=True) if value is not None}
+    ready = {name: _runtimes(value) for name, value in zip(names, values, strict=True) if value is not None}
+    return {name: runtimes for name, runtimes in ready.items() if runtimes}
 
 
 def model_runtimes(connection: Redis) -> dict[str, str]:
     """Model id -> the runtime the live workers serve it on ("onnxruntime, torch" if they differ)."""
     seen: dict[str, set[str]] = {}
-    for runtimes in worker_runtimes(connection).values():
+    for runtimes in ready_workers(connection).values():
         for model_id, runtime in runtimes.items():
             seen.setdefault(model_id, set()).add(runtime)
     return {model_id: ", ".join(sorted(runtimes)) for model_id, runtimes in seen.items()}

@@ -17,7 +17,7 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError
 
-from imgclf.jobs.liveness import worker_runtimes
+from imgclf.jobs.liveness import ready_workers
 from imgclf.jobs.queue import make_queue
 
 KEY_PREFIX = "imgclf:metrics:"
@@ -106,7 +106,7 @@ class ServiceCollector(Collector):
         up = GaugeMetricFamily("imgclf_redis_up", "1 when the web process can reach Redis.")
         try:
             depth = make_queue(connection).count
-            runtimes = worker_runtimes(connection)  # the live workers, each with its runtimes
+            runtimes = ready_workers(connection)  # each with its runtimes
             workers = len(runtimes)
             pipe = connection.pipeline(transaction=False)
             for key, _, _ in LABELLED_COUNTERS.values():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,14 +75,22 @@ def fetch_job(connection: Redis, job_id: str) -> Job:
     if not JOB_ID_PATTERN.fullmatch(job_id):
         raise UnknownJob(job_id)
     with queue_errors():
-        try:
-            job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
-            if job.origin != QUEUE_NAME:
-                raise UnknownJob(job_id)
-        except NoSuchJobError as exc:
-            raise UnknownJob(job_id) from exc
-        except DeserializationError as exc:  # a job of another application (pickled): not ours
-            raise UnknownJob(job_id) from exc
+        return _ours(job_id, connection.hgetall(Job.key_for(job_id)), connection)
+
+
+def _ours(job_id: str, raw: Mapping[Any, Any], connection: Redis) -> Job:
+    """The job stored as `raw` (its hash), if it is one of the service's; else UnknownJob."""
+    try:
+        if not raw:
+            raise NoSuchJobError(job_id)
+        job = Job(job_id, connection=connection, serializer=JSONSerializer)
+        job.restore(raw)
+    except NoSuchJobError as exc:
+        raise UnknownJob(job_id) from exc
+    except DeserializationError as exc:  # a job of another application (pickled): not ours
+        raise UnknownJob(job_id) from exc
+    if job.origin != QUEUE_NAME:
+        raise UnknownJob(job_id)
     return job
 
 
@@ -95,10 +104,46 @@ def read_status(connection: Redis, job: Job) -> tuple[str, Any]:
     return status.value, result
 
 
-def fetch_job_view(connection: Redis, job_id: str) -> JobView:
-    """Status and, once finished, the top-5 of one job; UnknownJob if there is no such job of ours."""
-    job = fetch_job(connection, job_id)
-    status, result = read_status(connection, job)
+async def read_job_view(connection: AsyncRedis, owner: Redis, job_id: str, wait: float = 0) -> JobView:
+    """What GET /classifications/{job_id} answers; UnknownJob if there is no such job of ours.
+    (`owner`: the synchronous connection RQ's Job objects must carry; nothing is sent on it.)
+
+    With `wait`, a job still pending is waited for (`wait_for_end`), then read again. Each read is
+    one pipelined round trip on the asyncio client (the job's hash, the cancel mark, its latest
+    result), with no thread: this route is what every client polls, so it is kept the cheapest
+    (RQ's `Job.fetch` + `return_value()` + the cancel check were three round trips in a thread).
+    """
+    if not JOB_ID_PATTERN.fullmatch(job_id):
+        raise UnknownJob(job_id)
+    with queue_errors():
+        view = await _read_view(connection, owner, job_id)
+        if wait and view.pending:
+            await wait_for_end(connection, job_id, wait)
+            view = await _read_view(connection, owner, job_id)
+    return view
+
+
+async def _read_view(connection: AsyncRedis, owner: Redis, job_id: str) -> JobView:
+    pipe = connection.pipeline(transaction=False)
+    pipe.hgetall(Job.key_for(job_id))
+    pipe.exists(cancel.PREFIX + job_id)
+    # After the hash: RQ writes a job's status and its result in one transaction, so a job read
+    # as finished has its result here already.
+    pipe.xrevrange(Result.get_key(job_id), "+", "-", count=1)
+    raw, canceled, latest = await pipe.execute()
+    job = _ours(job_id, raw, owner)
+    if canceled:
+        return _view(job, JobStatus.CANCELED.value, None)
+    status = job.get_status(refresh=False)
+    result = None
+    if status == JobStatus.FINISHED and latest:
+        result_id, payload = latest[0]
+        stored = Result.restore(job_id, result_id.decode(), payload, connection=owner, serializer=JSONSerializer)
+        result = stored.return_value if stored.type == Result.Type.SUCCESSFUL else None
+    return _view(job, status.value, result)
+
+
+def _view(job: Job, status: str, result: Any) -> JobView:
     error = None
     if status == JobStatus.FAILED:
         error = str(job.meta.get(ERROR_META_KEY) or GENERIC_FAILURE)

@@ -7,4 +7,5 @@ healthcheck.py     `imgclf healthcheck`: the container health checks
 prepare.py         `imgclf prepare`: fill the catalogue and the model cache
 logs.py            one log format for every process, with the job id on each line
 remote.py          `imgclf classify --url`: a client of the service's /api/v1
+progress.py        progress bars of `prepare` and `bench`, drawn only on a terminal
 """

@@ -10,7 +10,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from imgclf.config import MissingRedisUrl, Settings
-from imgclf.jobs.liveness import live_workers
+from imgclf.jobs.liveness import ready_workers
 
 
 def check_web(settings: Settings) -> str | None:
@@ -32,7 +32,7 @@ def check_worker(settings: Settings) -> str | None:
     prefix = f"{socket.gethostname()}."  # worker names are <hostname>.<pid>.<random>
     try:
         with Redis.from_url(redis_url, socket_connect_timeout=3) as connection:
-            names = live_workers(connection)
+            names = ready_workers(connection)
     except RedisError as exc:
         return f"Redis is unreachable: {exc}"
     if not any(name.startswith(prefix) for name in names):

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from redis import Redis
 
 from imgclf.config import Settings
-from imgclf.jobs.liveness import live_workers
+from imgclf.jobs.liveness import ready_workers
 
 Role = Literal["web", "worker"]
 
@@ -48,7 +48,7 @@ def wait_for_workers(
     count: int,
     processes: Sequence[subprocess.Popen[bytes]],
     timeout: float = 180,
-    counter: Callable[[Redis], int] = lambda connection: len(live_workers(connection)),
+    counter: Callable[[Redis], int] = lambda connection: len(ready_workers(connection)),
 ) -> None:
     """Return once `count` workers are ready (as `counter` counts them: by default the service's
     own, with models loaded and a fresh heartbeat); raise if one of `processes` exits first."""

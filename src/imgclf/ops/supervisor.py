@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 from imgclf.config import Settings
 from imgclf.images.catalogue import ImageCatalogue
 from imgclf.images.samples import install_sample_photos
-from imgclf.jobs.liveness import live_workers
+from imgclf.jobs.liveness import ready_workers
 from imgclf.jobs.metrics import record_restart
 from imgclf.ops.embedded_redis import EmbeddedRedis
 from imgclf.ops.processes import answers, settings_env, stop_all
@@ -232,7 +232,7 @@ def _run(settings: Settings, children: Children) -> int:
             announced_web = True
         if announced_web and not announced_workers:
             with contextlib.suppress(RedisError):
-                ready = len(live_workers(connection))
+                ready = len(ready_workers(connection))
                 if ready >= settings.workers:
                     print(f"{ready} worker(s) ready; models loaded.", flush=True)
                     announced_workers = True

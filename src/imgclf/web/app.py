@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -67,42 +68,13 @@ def create_app(settings: Settings) -> FastAPI:
     # the tests, do not register the same metrics twice.
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
-        redis_async = AsyncRedis.from_url(
-            redis_url,
-            socket_connect_timeout=2,
-            socket_timeout=max(MAX_WAIT_SECONDS, API_MAX_WAIT_SECONDS) + 5,
-            max_connections=MAX_LONG_POLLS,
-        )
-        collector = ServiceCollector(redis)
-        registry.register(collector)
-        app.state.service = AppState(
-            settings=settings,
-            redis=redis,
-            redis_async=redis_async,
-            catalogue=ImageCatalogue(settings.image_dir),
-            digests=FileDigests(),
-            templates=page_templates(settings),
-            metrics_registry=registry,
-            upload_decodes=asyncio.Semaphore(settings.upload_decodes),
-        )
-        try:
-            yield
-        finally:
-            registry.unregister(collector)
-            redis.close()
-            await redis_async.aclose()
-
     app = FastAPI(
         title="Image classification service",
         version=__version__,
         description=(
             "Pick a pretrained ImageNet model and an image, get a job id at once, poll it for the top-5 classes."
         ),
-        lifespan=lifespan,
+        lifespan=functools.partial(_lifespan, settings, redis_url, registry),
         docs_url=None,
         redoc_url=None,
     )
@@ -123,6 +95,38 @@ def create_app(settings: Settings) -> FastAPI:
     _add_error_handler(app, settings)
     _add_edge_middleware(app, settings)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(
+    settings: Settings, redis_url: str, registry: CollectorRegistry, app: FastAPI
+) -> AsyncIterator[None]:
+    """Connect Redis and build the app's state at start; close both at the end."""
+    redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+    redis_async = AsyncRedis.from_url(
+        redis_url,
+        socket_connect_timeout=2,
+        socket_timeout=max(MAX_WAIT_SECONDS, API_MAX_WAIT_SECONDS) + 5,
+        max_connections=MAX_LONG_POLLS,
+    )
+    collector = ServiceCollector(redis)
+    registry.register(collector)
+    app.state.service = AppState(
+        settings=settings,
+        redis=redis,
+        redis_async=redis_async,
+        catalogue=ImageCatalogue(settings.image_dir),
+        digests=FileDigests(),
+        templates=page_templates(settings),
+        metrics_registry=registry,
+        upload_decodes=asyncio.Semaphore(settings.upload_decodes),
+    )
+    try:
+        yield
+    finally:
+        registry.unregister(collector)
+        redis.close()
+        await redis_async.aclose()
 
 
 def _add_docs(app: FastAPI) -> None:

@@ -6,9 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
-from imgclf.jobs.status import MAX_WAIT_SECONDS, fetch_job_view, wait_if_unended
+from imgclf.jobs.status import MAX_WAIT_SECONDS, read_job_view
 from imgclf.web.openapi import EDGE_RESPONSES, json_error
 from imgclf.web.state import ChoicesDep, StateDep
 
@@ -70,7 +69,5 @@ async def get_classification(
     ] = 0,
 ) -> dict[str, Any]:
     """Return a classification job's status and, once finished, its top-5 result."""
-    if wait:
-        await wait_if_unended(state.redis_async, job_id, wait)
-    view = await run_in_threadpool(fetch_job_view, state.redis, job_id)
+    view = await read_job_view(state.redis_async, state.redis, job_id, wait)
     return view.as_contract()

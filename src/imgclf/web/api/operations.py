@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
-from imgclf.jobs.liveness import worker_runtimes
+from imgclf.jobs.liveness import ready_workers
 from imgclf.web.openapi import EDGE_RESPONSES
 from imgclf.web.state import StateDep
 
@@ -39,13 +39,10 @@ async def healthz() -> dict[str, str]:
     },
 )
 def readyz(state: StateDep) -> JSONResponse:
-    """Ready when Redis answers and at least one worker serves a model, with a fresh heartbeat.
-
-    A worker that found no model it can serve (no export, no weights) beats too, but cannot
-    classify anything: it does not count.
-    """
+    """Ready when Redis answers and at least one worker is ready (`imgclf.jobs.liveness`: a fresh
+    heartbeat and a model served)."""
     try:
-        workers = sum(1 for runtimes in worker_runtimes(state.redis).values() if runtimes)
+        workers = len(ready_workers(state.redis))
     except RedisError as exc:
         log.warning("readyz: Redis is unreachable: %s", exc)
         return JSONResponse({"status": "unavailable", "reason": "Redis (the job queue) is unreachable."}, 503)

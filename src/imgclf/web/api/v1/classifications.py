@@ -29,7 +29,7 @@ from imgclf.jobs import cancel, idempotency, uploads
 from imgclf.jobs.queue import queue_errors
 from imgclf.jobs.resource import UNFINISHED, describe_by_id
 from imgclf.jobs.status import API_MAX_WAIT_SECONDS, fetch_job, wait_if_unended
-from imgclf.jobs.submit import Ticket, submit_order
+from imgclf.jobs.submit import Order, Ticket, Upload, submit_order
 from imgclf.web import downloads
 from imgclf.web.api.v1.bodies import read_fields
 from imgclf.web.api.v1.docs import (
@@ -132,29 +132,36 @@ async def create_classification(
             await form.close()  # the upload's spooled file
     client = request.client.host if request.client else None
     key = idempotency.validate_key(idempotency_key) if idempotency_key is not None else None
-    fingerprint = idempotency.fingerprint(order.model_id, order.digest, order.callback_url, order.adjustments.key())
-    ttl = state.settings.result_ttl
-    with queue_errors():
-        earlier = await run_in_threadpool(idempotency.claim, state.redis, key, fingerprint, ttl) if key else None
-    if earlier is not None:
-        ticket = Ticket(earlier)
-    else:
-        try:
-            ticket = await run_in_threadpool(submit_order, state.redis, state.settings, order, client, upload)
-        except ServiceError:
-            if key:
-                with queue_errors():
-                    await run_in_threadpool(idempotency.abandon, state.redis, key)
-            raise
-        if key:
-            with queue_errors():
-                await run_in_threadpool(idempotency.settle, state.redis, key, fingerprint, ticket.job_id, ttl)
+    ticket = await _submit_once(state, order, upload, client, key)
     body = await _resource(state, ticket.job_id)
     finished = body["status"] not in UNFINISHED
     headers = {"Location": body["links"]["self"]}
     if not finished:
         headers["Retry-After"] = str(_retry_after(body))
     return JSONResponse(body, status_code=200 if finished else 202, headers=headers)
+
+
+async def _submit_once(
+    state: AppState, order: Order, upload: Upload | None, client: str | None, key: str | None
+) -> Ticket:
+    """Submit `order`; with an Idempotency-Key, the job that key already names, if it does."""
+    fingerprint = idempotency.fingerprint(order.model_id, order.digest, order.callback_url, order.adjustments.key())
+    ttl = state.settings.result_ttl
+    with queue_errors():
+        earlier = await run_in_threadpool(idempotency.claim, state.redis, key, fingerprint, ttl) if key else None
+    if earlier is not None:
+        return Ticket(earlier)
+    try:
+        ticket = await run_in_threadpool(submit_order, state.redis, state.settings, order, client, upload)
+    except ServiceError:
+        if key:
+            with queue_errors():
+                await run_in_threadpool(idempotency.abandon, state.redis, key)
+        raise
+    if key:
+        with queue_errors():
+            await run_in_threadpool(idempotency.settle, state.redis, key, fingerprint, ticket.job_id, ttl)
+    return ticket
 
 
 @router.get(
