@@ -31,6 +31,9 @@ from schemathesis.schemas import BaseSchema
 from imgclf.ops.embedded_redis import free_port
 from tests.conftest import make_settings, running_web
 
+# Loaded here, not for every run (pyproject.toml's addopts turn their automatic loading off).
+pytest_plugins = ["schemathesis.pytest.plugin"]
+
 EXAMPLES = 200
 """Requests Hypothesis generates per operation, after the schema's examples and schemathesis' boundary
 cases: one to two minutes for this module's 18 operations on a 2-core machine, as busy as it is (a route
