@@ -58,6 +58,16 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
     server.stop()
 
 
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """A redis-server of this test's own, for a test that stops or kills it (the session's must
+    stay up); stopped at the end whatever state the test left it in."""
+    server = EmbeddedRedis(tmp_path / "own-redis")
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def fresh_redis_url(redis_server: EmbeddedRedis) -> Callable[[], str]:
     """Hands out the URL of a database of the session's Redis that nothing has used yet; never db 0."""

@@ -402,26 +402,22 @@ def test_past_the_rate_limit_is_a_429_with_retry_after(redis_url: str, image_dir
 
 
 def test_redis_stopped_is_a_503_with_retry_after_and_then_it_recovers(
-    tmp_path: Path, image_dir: Path, model_dir: Path
+    own_redis: EmbeddedRedis, image_dir: Path, model_dir: Path
 ) -> None:
-    redis = EmbeddedRedis(tmp_path / "redis")
-    redis.start()
-    try:
-        with TestClient(create_app(make_settings(redis.url, image_dir, model_dir))) as client:
-            job = client.post(API, json={"model": "efficientnet_lite0", "image": "chelsea.jpg"})
-            assert job.status_code == 202, job.text
-            url = job.headers["location"]
-            redis.stop()
-            answers = [
-                client.post(API, json={"model": "efficientnet_lite0", "image": "coffee.jpg"}),
-                client.get(url),
-                client.delete(url),
-                client.get(f"{url}/events"),
-            ]
-            redis.start()
-            back = client.get(url)
-    finally:
+    redis = own_redis
+    with TestClient(create_app(make_settings(redis.url, image_dir, model_dir))) as client:
+        job = client.post(API, json={"model": "efficientnet_lite0", "image": "chelsea.jpg"})
+        assert job.status_code == 202, job.text
+        url = job.headers["location"]
         redis.stop()
+        answers = [
+            client.post(API, json={"model": "efficientnet_lite0", "image": "coffee.jpg"}),
+            client.get(url),
+            client.delete(url),
+            client.get(f"{url}/events"),
+        ]
+        redis.start()
+        back = client.get(url)
     for answer in answers:
         assert_problem(answer, 503, "cannot be reached")
         assert answer.headers["retry-after"] == "5"

@@ -64,9 +64,8 @@ def test_readyz_stops_counting_a_killed_worker_within_seconds(redis_url: str, im
         connection.close()
 
 
-def test_a_worker_outlives_a_redis_outage(tmp_path: Path, image_dir: Path, model_dir: Path) -> None:
-    redis = EmbeddedRedis(tmp_path / "redis")
-    redis.start()
+def test_a_worker_outlives_a_redis_outage(own_redis: EmbeddedRedis, image_dir: Path, model_dir: Path) -> None:
+    redis = own_redis
     settings = make_settings(redis.url, image_dir, model_dir, models=["efficientnet_lite0"], result_cache_ttl=0)
     connection = Redis.from_url(redis.url)
     worker = spawn("worker", settings, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -87,14 +86,14 @@ def test_a_worker_outlives_a_redis_outage(tmp_path: Path, image_dir: Path, model
         assert body["data"][0][0] == "espresso"
     finally:
         stop(worker)
-        redis.stop()
 
 
-def test_a_worker_asked_to_stop_while_redis_is_away_stops(tmp_path: Path, image_dir: Path, model_dir: Path) -> None:
+def test_a_worker_asked_to_stop_while_redis_is_away_stops(
+    own_redis: EmbeddedRedis, image_dir: Path, model_dir: Path
+) -> None:
     # As when `serve` is killed: its children get SIGTERM and its embedded Redis goes too. The
     # worker used to take RQ's failed clean-up for an outage and wait for Redis forever.
-    redis = EmbeddedRedis(tmp_path / "redis")
-    redis.start()
+    redis = own_redis
     settings = make_settings(redis.url, image_dir, model_dir, models=["efficientnet_lite0"])
     worker = spawn("worker", settings, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -108,7 +107,6 @@ def test_a_worker_asked_to_stop_while_redis_is_away_stops(tmp_path: Path, image_
         assert worker.wait(timeout=15) == 0
     finally:
         stop(worker)
-        redis.stop()
 
 
 def test_a_worker_waiting_for_redis_stops_cleanly_when_asked(image_dir: Path, model_dir: Path) -> None:
