@@ -14,6 +14,17 @@ def test_digest_is_the_sha256_of_the_bytes_and_follows_changes(tmp_path: Path) -
     assert digests.of(photo) == "88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589"
 
 
+def test_a_digest_is_remembered_until_the_file_changes(tmp_path: Path) -> None:
+    digests = FileDigests()
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"abc")
+    assert not digests.remembers(photo)
+    digests.of(photo)
+    assert digests.remembers(photo)
+    photo.write_bytes(b"abcd")  # another size: read again
+    assert not digests.remembers(photo)
+
+
 def test_each_owner_has_its_own_memo(tmp_path: Path) -> None:
     photo = tmp_path / "a.jpg"
     photo.write_bytes(b"abc")

@@ -19,6 +19,12 @@ class FileDigests:
     def __init__(self) -> None:
         self._known: dict[tuple[str, int, int], str] = {}
 
+    def remembers(self, path: Path) -> bool:
+        """True when `of(path)` would answer from memory (one stat, no reading): the caller may
+        then skip handing the call to a thread."""
+        stat = path.stat()
+        return (str(path), stat.st_size, stat.st_mtime_ns) in self._known
+
     def of(self, path: Path) -> str:
         """The file's SHA-256 as hex."""
         stat = path.stat()

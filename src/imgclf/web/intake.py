@@ -106,7 +106,10 @@ async def read_order(
     if has_image:
         assert isinstance(image_id, str)
         path = state.catalogue.path(image_id)
-        order = await run_in_threadpool(catalogue_order, state.digests, model_id, image_id, path)
+        if state.digests.remembers(path):  # the usual case: no file to read, no thread needed
+            order = catalogue_order(state.digests, model_id, image_id, path)
+        else:
+            order = await run_in_threadpool(catalogue_order, state.digests, model_id, image_id, path)
         return replace(order, callback_url=callback_url, adjustments=asked), None
     assert isinstance(file, UploadFile)
     data = await file.read()

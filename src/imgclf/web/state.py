@@ -42,7 +42,9 @@ async def get_state(request: Request) -> AppState:
     return state
 
 
-def get_choices(state: Annotated[AppState, Depends(get_state)]) -> Choices:
+async def get_choices(state: Annotated[AppState, Depends(get_state)]) -> Choices:
+    # async, on the event loop: a few stat calls of the local model and photo folders, cheaper
+    # than the thread hand-off FastAPI makes for a plain `def` on every form post and page.
     return current_choices(state.settings, state.catalogue)
 
 
