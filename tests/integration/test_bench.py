@@ -48,7 +48,7 @@ def test_the_smoke_benchmark_writes_every_measurement(tmp_path: Path, model_dir:
     report = (tmp_path / "benchmarks.md").read_text()
     for section in ("## The service against a server without a queue", "## Goals", "## 1. Model only",
                     "## 2. Pipeline", "## 3. Pipeline ceiling", "## 4. Workers", "## 5. End to end",
-                    "## 6. Synchronous reference", "## 7. The lesson's design", "## 8. Memory",
+                    "## 5b. Configurations", "## 6. Synchronous reference", "## 7. The lesson's design", "## 8. Memory",
                     "result cache"):  # fmt: skip
         assert section in report
     assert report.index("## The service against a server without a queue") < report.index("## Goals")
@@ -70,7 +70,11 @@ def test_the_smoke_benchmark_writes_every_measurement(tmp_path: Path, model_dir:
     for level in results["end_to_end"]["levels"]:
         cpu = level["cpu_ms_per_classification"]
         assert cpu["workers"] > 0 and cpu["web"] > 0 and cpu["service"] > 0
+    setups = {(row["workers"], row["threads_per_worker"]): row for row in results["configurations"]}
+    assert {(2, 1), (3, 1)} <= set(setups) and sum(row["default"] for row in setups.values()) == 1
+    assert all(row["completed"] > 0 and row["failed"] == 0 for row in setups.values())
     goals = results["goals"]
+    assert 0 < goals["default_over_fastest_configuration"] <= 1
     for key in ("ceiling_images_per_s", "end_to_end_over_ceiling", "cpu_over_reference",
                 "p50_at_1_user_over_reference", "decode_preprocess_over_forward", "worker_cores_busy_fraction",
                 "worker_start_s", "worker_primary_peak_rss_mib"):  # fmt: skip

@@ -59,6 +59,9 @@ class BenchOptions:
     concurrency: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
     compared: tuple[int, ...] = (1, 8, 32)
     """Levels (users) at which the synchronous reference runs too; each must be in `concurrency`."""
+    configurations: tuple[tuple[int, int], ...] = ((1, 2), (2, 1), (3, 1), (4, 1))
+    """(workers, inference threads each) measured end to end at `configuration_users`, the default among them."""
+    configuration_users: int = 16
     load_seconds: float = 8.0
     cores: int = field(default_factory=lambda: os.cpu_count() or 1)
     """N: processes of the pipeline ceiling and of the synchronous reference, one inference thread each."""
@@ -82,6 +85,8 @@ class BenchOptions:
             concurrency=(1, 8),
             compared=(1, 8),
             load_seconds=1.0,
+            configurations=((2, 1), (3, 1)),
+            configuration_users=8,
             cores=2,
             ceiling_runtimes=("onnxruntime",),
             ceiling_seconds=1.0,
@@ -100,12 +105,12 @@ class BenchOptions:
 def run_benchmark(options: BenchOptions, log: Callable[[str], None] = print) -> Results:
     """Measure everything; returns the raw results (also written by `report`).
 
-    It is long because it is the run's script: the nine steps in the order of the report, each a
+    It is long because it is the run's script: the ten steps in the order of the report, each a
     call and a progress line, around the Redis and the settings they share."""
     cores = os.cpu_count() or 1
     results: Results = {"machine": machine(), "options": _options_summary(options)}
     log(f"benchmark on {results['machine']['cpu']} ({cores} cores)")
-    with tempfile.TemporaryDirectory(prefix="imgclf-bench-") as tmp, progress(9, "benchmark") as bar:
+    with tempfile.TemporaryDirectory(prefix="imgclf-bench-") as tmp, progress(10, "benchmark") as bar:
         root = Path(tmp)
         install_sample_photos(root / "images")
         settings = Settings(
@@ -115,18 +120,18 @@ def run_benchmark(options: BenchOptions, log: Callable[[str], None] = print) -> 
             models=options.models,
         )
         paths = [settings.image_dir / image_id for image_id in ImageCatalogue(settings.image_dir).ids()]
-        log("1/9 model only")
+        log("1/10 model only")
         results["model_only"] = model_only(options, settings, paths)
         bar.advance()
-        log("2/9 pipeline")
+        log("2/10 pipeline")
         results["pipeline"] = pipeline(options, settings, paths)
         bar.advance()
-        log("3/9 preprocessing agreement")
+        log("3/10 preprocessing agreement")
         results["agreement"] = agreement.measure(
             settings.model_dir, options.primary_model, paths[: options.agreement_photos], settings.max_image_pixels
         )
         bar.advance()
-        log(f"4/9 pipeline ceiling ({options.cores} processes)")
+        log(f"4/10 pipeline ceiling ({options.cores} processes)")
         results["ceiling"] = [
             ceiling(settings.model_dir, options.primary_model, runtime, paths, settings.max_image_pixels,
                     options.cores, options.ceiling_seconds, options.repeats)
@@ -138,21 +143,24 @@ def run_benchmark(options: BenchOptions, log: Callable[[str], None] = print) -> 
         try:
             settings = settings.model_copy(update={"redis_url": redis.url})
             connection = Redis.from_url(redis.url)
-            log("5/9 workers")
+            log("5/10 workers")
             results["workers"], worker_start = workers(options, settings, connection, paths)
             bar.advance()
-            log("6/9 end to end")
+            log("6/10 end to end")
             assert redis.process is not None
             image_ids = [path.name for path in paths]
             results["end_to_end"] = end_to_end(options, settings, image_ids, redis.process.pid)
             bar.advance()
-            log(f"7/9 synchronous reference ({options.cores} processes)")
+            log(f"7/10 configurations at {options.configuration_users} users")
+            results["configurations"] = configurations(options, settings, image_ids, redis.process.pid)
+            bar.advance()
+            log(f"8/10 synchronous reference ({options.cores} processes)")
             results["reference"] = reference(options, settings, image_ids, results["end_to_end"]["runtime"])
             bar.advance()
-            log("8/9 the lesson's design")
+            log("9/10 the lesson's design")
             results["baseline"] = lesson_baseline(options, settings, connection, paths)
             bar.advance()
-            log("9/9 memory")
+            log("10/10 memory")
             results["memory"] = {
                 **results["end_to_end"].pop("memory"),
                 **worker_start,
@@ -255,12 +263,12 @@ def _pipeline_rate(pipeline: Pipeline, paths: list[Path], seconds: float) -> Cal
 
 
 def _start_workers(
-    settings: Settings, connection: Redis, count: int, models: list[str]
+    settings: Settings, connection: Redis, count: int, models: list[str], threads: int | None = None
 ) -> list[subprocess.Popen[bytes]]:
+    """`count` workers serving `models`, with `threads` inference threads each (default: the cores shared out)."""
     cores = os.cpu_count() or 1
-    worker_settings = settings.model_copy(
-        update={"models": models, "workers": count, "torch_threads": max(1, cores // count)}
-    )
+    threads = threads or max(1, cores // count)
+    worker_settings = settings.model_copy(update={"models": models, "workers": count, "torch_threads": threads})
     already = len(ready_workers(connection))
     processes = [
         spawn("worker", worker_settings, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)
@@ -388,6 +396,40 @@ def end_to_end(options: BenchOptions, settings: Settings, image_ids: list[str], 
             "runtime": runtime, "auto_speeds": _auto_speeds(settings, options.primary_model)}  # fmt: skip
 
 
+def configurations(options: BenchOptions, settings: Settings, image_ids: list[str], redis_pid: int) -> list[Results]:
+    """End to end at `options.configuration_users` users for each (workers, inference threads per
+    worker) of `options.configurations`, one web process each time: is the default the fastest?"""
+    default = Settings()
+    connection = Redis.from_url(settings.redis_url or "")
+    web_settings = settings.model_copy(update={"port": free_port(), "result_cache_ttl": 0})
+    web = spawn("web", web_settings, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{web_settings.port}"
+    rows = []
+    try:
+        wait_for_http(f"{url}/info", web)
+        # The default is measured whatever the list says (on a 4-core machine it is 2 x 2).
+        setups = dict.fromkeys([*options.configurations, (default.workers, default.threads_per_worker())])
+        for workers, threads in setups:
+            processes = _start_workers(settings, connection, workers, [options.primary_model], threads)
+            try:
+
+                def load(concurrency: int) -> LoadResult:
+                    return generate_load(url, options.primary_model, image_ids, concurrency, options.load_seconds)
+
+                load(1)  # warm-up: the workers' first jobs pay for lazy initialisation
+                pids = {"workers": [process.pid for process in processes], "web": [web.pid], "redis": [redis_pid]}
+                row = _level(load, options.configuration_users, options.repeats, pids)
+                default_setup = workers == default.workers and threads == default.threads_per_worker()
+                rows.append({"workers": workers, "threads_per_worker": threads, "default": default_setup, **row})
+            finally:
+                for process in processes:
+                    stop(process)
+    finally:
+        stop(web)
+        connection.close()
+    return rows
+
+
 def _auto_speeds(settings: Settings, model_id: str) -> dict[str, float]:
     """What `auto` decided from: the pipeline timings the export recorded (`runtimes.pipeline_speeds`)."""
     spec = MODELS[model_id]
@@ -468,7 +510,9 @@ CPU_LEVEL = 8
 
 
 def goals(results: Results, options: BenchOptions) -> Results:
-    """The issue's goals, as ratios measured in this one run."""
+    """The issue's goals, as ratios measured in this one run.
+
+    It is long because it is one dict, each figure of the report's goals under its name."""
     primary = options.primary_model
     served_by = results["end_to_end"]["runtime"]
     pipeline_rate = next(
@@ -526,4 +570,17 @@ def goals(results: Results, options: BenchOptions) -> Results:
         "agreement": results["agreement"],
         "worker_primary_peak_rss_mib": results["memory"]["worker_primary_peak_rss_mib"],
         "worker_start_s": results["memory"]["worker_start_s"],
+        **_configuration_goal(results.get("configurations")),
+    }
+
+
+def _configuration_goal(rows: list[Results] | None) -> Results:
+    """The default configuration's jobs/s over the fastest configuration's (1.0: the default is the fastest)."""
+    default = next((row for row in rows or [] if row["default"]), None)
+    if default is None:
+        return {}
+    fastest = max(rows or [], key=lambda row: row["jobs_per_s"]["median"])
+    return {
+        "default_over_fastest_configuration": default["jobs_per_s"]["median"] / fastest["jobs_per_s"]["median"],
+        "fastest_configuration": {"workers": fastest["workers"], "threads_per_worker": fastest["threads_per_worker"]},
     }

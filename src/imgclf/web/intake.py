@@ -105,11 +105,7 @@ async def read_order(
     assert isinstance(model_id, str)
     if has_image:
         assert isinstance(image_id, str)
-        path = state.catalogue.path(image_id)
-        if state.digests.remembers(path):  # the usual case: no file to read, no thread needed
-            order = catalogue_order(state.digests, model_id, image_id, path)
-        else:
-            order = await run_in_threadpool(catalogue_order, state.digests, model_id, image_id, path)
+        order = await _catalogue_order(state, model_id, image_id)
         return replace(order, callback_url=callback_url, adjustments=asked), None
     assert isinstance(file, UploadFile)
     data = await file.read()
@@ -120,6 +116,13 @@ async def read_order(
         model_id, CLASSIFY_UPLOAD_TASK, inspected.sha256, inspected.sha256, as_meta(photo), callback_url, asked
     )
     return order, Upload(photo, data, inspected.display)
+
+
+async def _catalogue_order(state: AppState, model_id: str, image_id: str) -> Order:
+    path = state.catalogue.path(image_id)
+    if state.digests.remembers(path):  # the usual case: no file to read, no thread needed
+        return catalogue_order(state.digests, model_id, image_id, path)
+    return await run_in_threadpool(catalogue_order, state.digests, model_id, image_id, path)
 
 
 def read_models(choices: Choices, raw: object, field: str) -> list[str]:
