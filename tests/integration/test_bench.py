@@ -75,6 +75,10 @@ def test_the_smoke_benchmark_writes_every_measurement(tmp_path: Path, model_dir:
     assert all(row["completed"] > 0 and row["failed"] == 0 for row in setups.values())
     goals = results["goals"]
     assert 0 < goals["default_over_fastest_configuration"] <= 1
+    micro = results["micro_batching"]
+    assert [row["batch"] for row in micro["batches"]] == [1, 2] and micro["threads"] >= 1
+    assert goals["micro_batching_best_over_single"] >= 1  # the best batch includes batch 1 itself
+    assert "Micro-batching: the same forward pass as a worker runs it" in report
     for key in ("ceiling_images_per_s", "end_to_end_over_ceiling", "cpu_over_reference",
                 "p50_at_1_user_over_reference", "decode_preprocess_over_forward", "worker_cores_busy_fraction",
                 "worker_start_s", "worker_primary_peak_rss_mib"):  # fmt: skip
