@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from redis import Redis
 
 from imgclf.jobs.queue import make_queue
 from imgclf.ops.embedded_redis import free_port
+from imgclf.web import app as app_module
+from imgclf.web.app import create_app
 from tests.conftest import fresh_photo, job_id_from_location, job_id_from_page, make_settings, running_web, samples
 
 FORM = {"model_id": "efficientnet_lite0", "image_id": "coffee.jpg"}
@@ -148,3 +151,36 @@ def test_a_client_cannot_dodge_the_rate_limit_with_a_forwarded_header(
             for n in range(3)
         ]
         assert statuses == [303, 303, 429]
+
+
+def test_past_the_long_poll_limit_a_status_read_answers_at_once(
+    redis_url: str, image_dir: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The web's asyncio Redis pool holds MAX_LONG_POLLS connections (1,000; 2 here). With every one
+    # held by a waiting long poll, a status read, with or without `wait`, of the lesson's route or
+    # of /api/v1, still answers at once (on the synchronous client), never a 503.
+    monkeypatch.setattr(app_module, "MAX_LONG_POLLS", 2)
+    app = create_app(make_settings(redis_url, image_dir, model_dir, models=["efficientnet_lite0"]))
+
+    async def scenario() -> tuple[list[httpx.Response], bool]:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as client,
+        ):
+            posted = await client.post("/classifications", data=FORM, headers={"Accept": "application/json"})
+            url = f"/classifications/{job_id_from_location(posted.headers['location'])}"
+            polls = [asyncio.create_task(client.get(url, params={"wait": 20})) for _ in range(2)]
+            await asyncio.sleep(1)  # both are waiting on the job's result stream now
+            v1 = f"/api/v1/classifications/{url.rsplit('/', 1)[1]}"
+            answers = [await client.get(url), await client.get(url, params={"wait": 20})]
+            answers.append(await client.get(v1, params={"wait": 20}))
+            waiting = not any(poll.done() for poll in polls)
+            for poll in polls:
+                poll.cancel()
+            return answers, waiting
+
+    answers, still_waiting = asyncio.run(scenario())
+    assert still_waiting  # the answers came while both long polls held their connections
+    assert [answer.status_code for answer in answers] == [200, 200, 200], [answer.text for answer in answers]
+    assert [answer.json()["task_status"] for answer in answers[:2]] == ["queued", "queued"]
+    assert answers[2].json()["status"] == "queued"

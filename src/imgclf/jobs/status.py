@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -116,11 +117,23 @@ async def read_job_view(connection: AsyncRedis, owner: Redis, job_id: str, wait:
     if not JOB_ID_PATTERN.fullmatch(job_id):
         raise UnknownJob(job_id)
     with queue_errors():
-        view = await _read_view(connection, owner, job_id)
-        if wait and view.pending:
-            await wait_for_end(connection, job_id, wait)
+        try:
             view = await _read_view(connection, owner, job_id)
+            if wait and view.pending:
+                await wait_for_end(connection, job_id, wait)
+                view = await _read_view(connection, owner, job_id)
+        except MaxConnectionsError:
+            # MAX_LONG_POLLS requests hold every connection of the asyncio pool: this one answers
+            # at once, read on the synchronous client in a thread, as without `wait`.
+            log.info("status read on the synchronous client: %d long polls wait", MAX_LONG_POLLS)
+            view = await asyncio.to_thread(_read_view_now, owner, job_id)
     return view
+
+
+def _read_view_now(connection: Redis, job_id: str) -> JobView:
+    job = fetch_job(connection, job_id)
+    status, result = read_status(connection, job)
+    return _view(job, status, result)
 
 
 async def _read_view(connection: AsyncRedis, owner: Redis, job_id: str) -> JobView:
@@ -167,7 +180,10 @@ async def wait_if_unended(connection: AsyncRedis, job_id: str, seconds: float) -
         pipe = connection.pipeline(transaction=False)
         pipe.exists(Job.key_for(job_id))
         pipe.exists(cancel.PREFIX + job_id)
-        exists, canceled = await pipe.execute()
+        try:
+            exists, canceled = await pipe.execute()
+        except MaxConnectionsError:  # MAX_LONG_POLLS wait already: the caller reads the job at once
+            return
     if exists and not canceled:
         await wait_for_end(connection, job_id, seconds)
 
