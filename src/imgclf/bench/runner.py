@@ -386,18 +386,29 @@ def _level(load: Callable[[int], LoadResult], concurrency: int, repeats: int, pi
     }
 
 
+def _start_web(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
+    """An `imgclf web` on a free port, answering; its URL. The result cache is off: it would answer
+    the load's repeated photos without a worker."""
+    web_settings = settings.model_copy(update={"port": free_port(), "result_cache_ttl": 0})
+    web = spawn("web", web_settings, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{web_settings.port}"
+    try:
+        wait_for_http(f"{url}/info", web)
+    except BaseException:
+        stop(web)
+        raise
+    return web, url
+
+
 def end_to_end(options: BenchOptions, settings: Settings, image_ids: list[str], redis_pid: int) -> Results:
     """HTTP submit -> finished with the default setup (`imgclf serve`'s: one web, `workers` workers)."""
     default = Settings()
     connection = Redis.from_url(settings.redis_url or "")
-    processes = _start_workers(settings, connection, default.workers, [options.primary_model])
-    # The result cache would answer the repeated photos without a worker: off for the throughput.
-    web_settings = settings.model_copy(update={"port": free_port(), "result_cache_ttl": 0})
-    web = spawn("web", web_settings, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{web_settings.port}"
+    web, url = _start_web(settings)
+    processes: list[subprocess.Popen[bytes]] = []
     rows = []
     try:
-        wait_for_http(f"{url}/info", web)
+        processes = _start_workers(settings, connection, default.workers, [options.primary_model])
         generate_load(url, options.primary_model, image_ids, 1, min(1.0, options.load_seconds))  # warm-up
         pids = {"workers": [process.pid for process in processes], "web": [web.pid], "redis": [redis_pid]}
 
@@ -427,12 +438,9 @@ def configurations(options: BenchOptions, settings: Settings, image_ids: list[st
     worker) of `options.configurations`, one web process each time: is the default the fastest?"""
     default = Settings()
     connection = Redis.from_url(settings.redis_url or "")
-    web_settings = settings.model_copy(update={"port": free_port(), "result_cache_ttl": 0})
-    web = spawn("web", web_settings, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{web_settings.port}"
+    web, url = _start_web(settings)
     rows = []
     try:
-        wait_for_http(f"{url}/info", web)
         # The default is measured whatever the list says (on a 4-core machine it is 2 x 2).
         setups = dict.fromkeys([*options.configurations, (default.workers, default.threads_per_worker())])
         for workers, threads in setups:
