@@ -169,9 +169,10 @@ def _where_the_cpu_goes(results: Results) -> list[str]:
     """The service's CPU per classification split into the pipeline and what the queue adds, from
     this run's own figures: the ceiling's CPU per image is the pipeline's."""
     goals = results["goals"]
-    pipeline_ms = _pipeline_cpu_ms(results)
-    if pipeline_ms is None:
+    ceiling = next((row for row in results["ceiling"] if row["runtime"] == goals["runtime"]), None)
+    if ceiling is None:
         return []
+    pipeline_ms = 1000 * ceiling["cores_used"] / ceiling["images_per_s"]["median"]
     groups = next(row for row in results["end_to_end"]["levels"] if row["concurrency"] == goals["cpu_level"])[
         "cpu_ms_per_classification"
     ]
@@ -543,13 +544,6 @@ def _why_slower_than_the_reference(results: Results) -> list[str]:
         "request itself.",
         "",
     ]
-
-
-def _pipeline_cpu_ms(results: Results) -> float | None:
-    """CPU milliseconds per image of the pipeline on the runtime the workers ran (from the ceiling)."""
-    runtime = results["goals"]["runtime"]
-    ceiling = next((row for row in results["ceiling"] if row["runtime"] == runtime), None)
-    return None if ceiling is None else 1000 * ceiling["cores_used"] / ceiling["images_per_s"]["median"]
 
 
 def draw_plot(results: Results, path: Path) -> None:

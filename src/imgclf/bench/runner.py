@@ -611,10 +611,11 @@ def goals(results: Results, options: BenchOptions) -> Results:
 
 def _configuration_goal(rows: list[Results] | None) -> Results:
     """The default configuration's jobs/s over the fastest configuration's (1.0: the default is the fastest)."""
-    default = next((row for row in rows or [] if row["default"]), None)
+    rows = rows or []
+    default = next((row for row in rows if row["default"]), None)
     if default is None:
         return {}
-    fastest = max(rows or [], key=lambda row: row["jobs_per_s"]["median"])
+    fastest = max(rows, key=lambda row: row["jobs_per_s"]["median"])
     return {
         "default_over_fastest_configuration": default["jobs_per_s"]["median"] / fastest["jobs_per_s"]["median"],
         "fastest_configuration": {"workers": fastest["workers"], "threads_per_worker": fastest["threads_per_worker"]},

@@ -58,28 +58,32 @@ def is_alive(connection: Redis, name: str) -> bool:
 
 def live_workers(connection: Redis) -> list[str]:
     """Names of the workers alive now (fresh heartbeat), sorted; dead ones are pruned from the set."""
-    names = sorted(as_text(member) for member in connection.smembers(NAMES_KEY))
-    if not names:
-        return []
-    pipe = connection.pipeline(transaction=False)
-    for name in names:
-        pipe.exists(BEAT_PREFIX + name)
-    alive = [name for name, present in zip(names, pipe.execute(), strict=True) if present]
-    dead = sorted(set(names) - set(alive))
-    if dead:
-        connection.srem(NAMES_KEY, *dead)
-    return alive
+    return list(_heartbeats(connection))
 
 
 def ready_workers(connection: Redis) -> dict[str, dict[str, str]]:
     """Ready worker name (alive, serving at least one model) -> model id -> the runtime that
     worker serves it on."""
-    names = live_workers(connection)
+    beats = {name: _runtimes(value) for name, value in _heartbeats(connection).items()}
+    return {name: runtimes for name, runtimes in beats.items() if is_ready(runtimes)}
+
+
+def is_ready(runtimes: Mapping[str, str]) -> bool:
+    """Whether a worker serving these models (model id -> runtime) is ready: it serves one at least."""
+    return bool(runtimes)
+
+
+def _heartbeats(connection: Redis) -> dict[str, bytes | str]:
+    """Name -> heartbeat value of each live worker, in name order; the names of dead ones (their
+    key expired) are pruned from the set. Two round trips: the names, then every value at once."""
+    names = sorted(as_text(member) for member in connection.smembers(NAMES_KEY))
     if not names:
         return {}
     values = connection.mget([BEAT_PREFIX + name for name in names])
-    ready = {name: _runtimes(value) for name, value in zip(names, values, strict=True) if value is not None}
-    return {name: runtimes for name, runtimes in ready.items() if runtimes}
+    dead = [name for name, value in zip(names, values, strict=True) if value is None]
+    if dead:
+        connection.srem(NAMES_KEY, *dead)
+    return {name: value for name, value in zip(names, values, strict=True) if value is not None}
 
 
 def model_runtimes(connection: Redis) -> dict[str, str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from redis import Redis
 from redis.exceptions import RedisError
 
-from imgclf.jobs.liveness import HEARTBEAT_INTERVAL, beat
+from imgclf.jobs.liveness import HEARTBEAT_INTERVAL, beat, is_ready
 from imgclf.jobs.recovery import REAP_INTERVAL, reap
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,8 @@ class Upkeep(threading.Thread):
             try:
                 if self.worker_name:
                     beat(self.connection, self.worker_name, self.runtimes)
-                    self._touch_ready_file()
+                    if is_ready(self.runtimes):  # the rule every count of workers follows
+                        self._touch_ready_file()
                 if time.monotonic() >= next_reap:
                     reap(self.connection, self.retries)
                     next_reap = time.monotonic() + REAP_INTERVAL
