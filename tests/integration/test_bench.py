@@ -73,6 +73,8 @@ def test_the_smoke_benchmark_writes_every_measurement(tmp_path: Path, model_dir:
     setups = {(row["workers"], row["threads_per_worker"]): row for row in results["configurations"]}
     assert {(2, 1), (3, 1)} <= set(setups) and sum(row["default"] for row in setups.values()) == 1
     assert all(row["completed"] > 0 and row["failed"] == 0 for row in setups.values())
+    assert all(len(row["jobs_per_s"]["runs"]) == results["options"]["repeats"] for row in setups.values())
+    assert "runs of each are interleaved" in report
     goals = results["goals"]
     assert 0 < goals["default_over_fastest_configuration"] <= 1
     micro = results["micro_batching"]

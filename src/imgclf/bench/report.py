@@ -405,17 +405,21 @@ def _configurations(results: Results) -> list[str]:
         "## 5b. Configurations",
         "",
         f"End to end at {users} users (as in section 5, one web process) with other numbers of workers and inference "
-        "threads per worker on the same cores; the default is the one `imgclf serve` and the compose file start.",
+        "threads per worker on the same cores; the default is the one `imgclf serve` and the compose file start. "
+        f"The {len(rows[0]['jobs_per_s']['runs'])} runs of each are interleaved (one of every configuration per "
+        "round), so that the machine's drift falls on all of them alike.",
         "",
-        "| workers x threads | jobs/s | result p50 ms | cores (workers / web / Redis) | CPU ms per classification |",
+        "| workers x threads | jobs/s, median (runs: lowest - highest) | result p50 ms | cores (workers / web / Redis) "
+        "| CPU ms per classification |",
         "|---|---|---|---|---|",
     ]
     for row in rows:
-        c, m = row["cores_used"], row["cpu_ms_per_classification"]
+        c, m, runs = row["cores_used"], row["cpu_ms_per_classification"], row["jobs_per_s"]["runs"]
         name = f"{row['workers']} x {row['threads_per_worker']}" + (" (default)" if row["default"] else "")
         service = m["workers"] + m["web"] + m["redis"]
         lines.append(
-            f"| {name} | {_n(row['jobs_per_s']['median'])} | {_n(row['result_ms']['p50'])} | "
+            f"| {name} | {_n(row['jobs_per_s']['median'])} ({_n(min(runs))} - {_n(max(runs))}) | "
+            f"{_n(row['result_ms']['p50'])} | "
             f"{_n(c['workers'], 2)} / {_n(c['web'], 2)} / {_n(c['redis'], 2)} | {_n(service)} |"
         )
     return [*lines, ""]

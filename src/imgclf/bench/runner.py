@@ -5,6 +5,7 @@ machine, so that the parts can be compared as ratios: the service against the pi
 from __future__ import annotations
 
 import datetime
+import functools
 import gc
 import importlib.metadata
 import itertools
@@ -13,6 +14,7 @@ import platform
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -352,6 +354,10 @@ def _peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+LOAD_GENERATOR = "load generator"
+"""The group name of this process's own CPU (it counts in the cores used, not in a classification's cost)."""
+
+
 def _cpu_used(pids: dict[str, list[int]], measure: Callable[[], object]) -> tuple[dict[str, float], float]:
     """Run `measure`; return the CPU seconds each group of processes (and this one, as "load
     generator") used meanwhile, and the wall seconds it took."""
@@ -361,15 +367,27 @@ def _cpu_used(pids: dict[str, list[int]], measure: Callable[[], object]) -> tupl
     measure()
     wall = time.perf_counter() - started
     used = {group: sum(cpu_seconds(pid) for pid in members) - before[group] for group, members in pids.items()}
-    used["load generator"] = time.process_time() - client_before
+    used[LOAD_GENERATOR] = time.process_time() - client_before
     return used, wall
 
 
 def _level(load: Callable[[int], LoadResult], concurrency: int, repeats: int, pids: dict[str, list[int]]) -> Results:
     """`repeats` runs of `load` at one level: throughput, latency, cores kept busy per group of
     processes, and CPU milliseconds per completed classification per group."""
+    return _summary(concurrency, *_runs(load, concurrency, repeats, pids))
+
+
+def _runs(
+    load: Callable[[int], LoadResult], concurrency: int, repeats: int, pids: dict[str, list[int]]
+) -> tuple[list[LoadResult], dict[str, float], float]:
+    """`repeats` runs of `load` at one level, the CPU seconds each group used meanwhile, the wall seconds."""
     runs: list[LoadResult] = []
     used, wall = _cpu_used(pids, lambda: runs.extend(load(concurrency) for _ in range(repeats)))
+    return runs, used, wall
+
+
+def _summary(concurrency: int, runs: list[LoadResult], used: dict[str, float], wall: float) -> Results:
+    """One level's figures from its runs and the CPU seconds each group of processes used in `wall` seconds."""
     throughputs = sorted(run.throughput for run in runs)
     completed = sum(len(run.result) for run in runs)
     return {
@@ -381,7 +399,9 @@ def _level(load: Callable[[int], LoadResult], concurrency: int, repeats: int, pi
         "failed": sum(run.failed for run in runs),
         "cores_used": {group: seconds / wall for group, seconds in used.items()},
         "cpu_ms_per_classification": {
-            group: 1000 * used[group] / completed if completed else float("nan") for group in pids
+            group: 1000 * seconds / completed if completed else float("nan")
+            for group, seconds in used.items()
+            if group != LOAD_GENERATOR
         },
     }
 
@@ -435,33 +455,51 @@ def end_to_end(options: BenchOptions, settings: Settings, image_ids: list[str], 
 
 def configurations(options: BenchOptions, settings: Settings, image_ids: list[str], redis_pid: int) -> list[Results]:
     """End to end at `options.configuration_users` users for each (workers, inference threads per
-    worker) of `options.configurations`, one web process each time: is the default the fastest?"""
+    worker) of `options.configurations`, one web process each time: is the default the fastest?
+
+    The repeats are interleaved, one run of every configuration per round, so that the machine's
+    drift (other tenants; in one run section 5 and this section measured the same configuration
+    16 % apart) falls on every configuration alike instead of on whichever was measured last."""
     default = Settings()
     connection = Redis.from_url(settings.redis_url or "")
     web, url = _start_web(settings)
-    rows = []
+    # The default is measured whatever the list says (on a 4-core machine it is 2 x 2).
+    setups = list(dict.fromkeys([*options.configurations, (default.workers, default.threads_per_worker())]))
+    runs: dict[tuple[int, int], list[LoadResult]] = {setup: [] for setup in setups}
+    used: dict[tuple[int, int], Counter[str]] = {setup: Counter() for setup in setups}
+    wall = dict.fromkeys(setups, 0.0)
+    load = functools.partial(generate_load, url, options.primary_model, image_ids, seconds=options.load_seconds)
     try:
-        # The default is measured whatever the list says (on a 4-core machine it is 2 x 2).
-        setups = dict.fromkeys([*options.configurations, (default.workers, default.threads_per_worker())])
-        for workers, threads in setups:
-            processes = _start_workers(settings, connection, workers, [options.primary_model], threads)
-            try:
-
-                def load(concurrency: int) -> LoadResult:
-                    return generate_load(url, options.primary_model, image_ids, concurrency, options.load_seconds)
-
-                load(1)  # warm-up: the workers' first jobs pay for lazy initialisation
-                pids = {"workers": [process.pid for process in processes], "web": [web.pid], "redis": [redis_pid]}
-                row = _level(load, options.configuration_users, options.repeats, pids)
-                default_setup = workers == default.workers and threads == default.threads_per_worker()
-                rows.append({"workers": workers, "threads_per_worker": threads, "default": default_setup, **row})
-            finally:
-                for process in processes:
-                    stop(process)
+        for _ in range(options.repeats):
+            for workers, threads in setups:
+                processes = _start_workers(settings, connection, workers, [options.primary_model], threads)
+                try:
+                    load(1, seconds=min(1.0, options.load_seconds))  # warm-up: lazy initialisation
+                    pids = {"workers": [process.pid for process in processes], "web": [web.pid], "redis": [redis_pid]}
+                    measured, seconds, took = _runs(load, options.configuration_users, 1, pids)
+                    runs[workers, threads].extend(measured)
+                    used[workers, threads].update(seconds)
+                    wall[workers, threads] += took
+                finally:
+                    for process in processes:
+                        stop(process)
     finally:
         stop(web)
         connection.close()
-    return rows
+    return [
+        {
+            "workers": workers,
+            "threads_per_worker": threads,
+            "default": (workers, threads) == (default.workers, default.threads_per_worker()),
+            **_summary(
+                options.configuration_users,
+                runs[workers, threads],
+                dict(used[workers, threads]),
+                wall[workers, threads],
+            ),
+        }
+        for workers, threads in setups
+    ]
 
 
 def _auto_speeds(settings: Settings, model_id: str) -> dict[str, float]:
