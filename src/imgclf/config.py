@@ -88,8 +88,9 @@ class Settings(BaseSettings):
 
     workers: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 4), ge=1, le=64)
     """How many worker processes `imgclf serve` starts. Default: one per CPU, at most 4 (each holds
-    every model in memory). Measured on 2 cores: 2 workers x 1 thread run 1.6 x the jobs of
-    1 worker x 2 threads (docs/benchmarks.md)."""
+    every model in memory). Measured on 2 cores (docs/benchmarks.md): 2 workers x 1 thread run
+    1.3-1.6 x the jobs of 1 worker x 2 threads through the queue, and 3 or 4 workers no more than
+    2 within the spread of a repeat, at more CPU per classification."""
 
     runtime: Literal["auto", "torch", "onnxruntime", "openvino"] = "auto"
     """Inference runtime of the workers; `auto` takes the fastest that matches torch's output."""
