@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 from redis import Redis
 from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from imgclf.images.samples import install_sample_photos
@@ -50,17 +51,15 @@ def kill_a_busy_worker(running: Serve, connection: Redis) -> tuple[Job, int, flo
     another is tried.
     """
     registry = make_queue(connection).started_job_registry
+    killed: set[str] = set()
     for kills in range(1, 4):
         deadline = time.monotonic() + 60
-        name = None
-        while not name:
+        while not (names := running_workers(registry, connection) - killed):
             assert time.monotonic() < deadline, "no job started"
-            started = registry.get_job_ids(cleanup=False)
-            name = (
-                Job.fetch(started[0], connection=connection, serializer=JSONSerializer).worker_name if started else None
-            )
             time.sleep(0.02)
+        name = min(names)
         os.kill(int(name.split(".")[1]), signal.SIGKILL)
+        killed.add(name)
         killed_at = time.monotonic()
         held = [
             job
@@ -71,6 +70,13 @@ def kill_a_busy_worker(running: Serve, connection: Redis) -> tuple[Job, int, flo
         if held:
             return held[0], kills, killed_at
     pytest.fail("three workers killed, none of them in the middle of a job")
+
+
+def running_workers(registry: StartedJobRegistry, connection: Redis) -> set[str]:
+    """The names of the workers that have a job started (a job RQ has registered but not yet
+    marked started has no worker name yet)."""
+    jobs = Job.fetch_many(registry.get_job_ids(cleanup=False), connection, serializer=JSONSerializer)
+    return {job.worker_name for job in jobs if job and job.worker_name}
 
 
 def test_a_worker_killed_mid_job_loses_no_job(tmp_path: Path, model_dir: Path) -> None:
