@@ -12,8 +12,10 @@ import contextlib
 
 from redis import Redis
 from rq.exceptions import InvalidJobOperation
+from rq.executions import Execution, ExecutionRegistry
 from rq.job import Job
 from rq.results import Result
+from rq.utils import as_text
 
 from imgclf.images.adjustments import from_job
 from imgclf.jobs import uploads
@@ -27,8 +29,7 @@ def cancel_job(connection: Redis, job: Job, ttl: int) -> None:
     """Cancel `job`: off the queue, its result deleted, its uploaded photo released; it stays
     readable as canceled for `ttl` seconds. Canceling it again changes nothing (DELETE is idempotent)."""
     mark(connection, job.id, ttl)
-    with contextlib.suppress(InvalidJobOperation):  # canceled before
-        job.cancel()  # off the queue: a queued job never runs
+    _cancel_in_rq(connection, job)  # off the queue: a queued job never runs
     Result.delete_all(job)
     connection.expire(job.key, ttl)
     image = job.meta.get(IMAGE_META_KEY) or {}
@@ -41,6 +42,34 @@ def cancel_job(connection: Redis, job: Job, ttl: int) -> None:
             adjustments = from_job(job.args[2] if len(job.args) > 2 else None)
             connection.delete(cache_key(model_id, sha256, adjustments))
             forget_in_flight(connection, in_flight_key(model_id, sha256, adjustments), job.id)
+
+
+def _cancel_in_rq(connection: Redis, job: Job) -> None:
+    """RQ's `Job.cancel`, made safe against a run that ends while it reads.
+
+    RQ reads a job's execution ids, then each execution's record, in separate round trips, and
+    raises ValueError for an id whose record is gone: a run that ended between the two reads (a
+    DELETE of a job just finishing answered 500 once in CI), or a record that expired, since RQ
+    keeps the ids 60 s longer than the records. Such an id names nothing: it is forgotten and the
+    cancel tried again. An execution's record and its id are written in one transaction, so an id
+    without a record never belongs to a run still going."""
+    for _ in range(2):
+        try:
+            with contextlib.suppress(InvalidJobOperation):  # canceled before
+                job.cancel()
+            return
+        except ValueError:
+            _forget_vanished_executions(connection, job.id)
+    with contextlib.suppress(InvalidJobOperation):
+        job.cancel()
+
+
+def _forget_vanished_executions(connection: Redis, job_id: str) -> None:
+    registry = ExecutionRegistry(job_id, connection)
+    for raw in connection.zrange(registry.key, 0, -1):
+        execution_id = as_text(raw)  # type: ignore[arg-type]  # members, no scores asked
+        if not connection.exists(Execution(execution_id, job_id, connection).key):
+            connection.zrem(registry.key, execution_id)
 
 
 def mark(connection: Redis, job_id: str, ttl: int) -> None:
