@@ -12,6 +12,9 @@ from redis import Redis
 from imgclf.config import Settings
 from imgclf.jobs.liveness import live_workers
 from imgclf.jobs.queue import make_queue
+from imgclf.models.manifest import read_manifest
+from imgclf.models.registry import MODELS
+from imgclf.models.serving import auto_runtime
 from tests.conftest import BROKEN_IMAGE, CATS, classify, fresh_photo, samples, submit, wait_for_end
 
 
@@ -110,8 +113,13 @@ def test_readiness_and_metrics_count_what_the_worker_did(worker_client: TestClie
 
 
 def test_each_worker_reports_the_runtime_of_each_model(worker_client: TestClient, worker_settings: Settings) -> None:
-    # `auto` is ONNX Runtime for the EfficientNets whose export reproduces torch; the label names
-    # the worker, so two workers that chose differently would both show.
+    # `auto` serves what the export timed fastest on this machine (its manifest says which: ONNX
+    # Runtime or OpenVINO); the label names the worker, so two workers that chose differently
+    # would both show.
+    spec = MODELS["efficientnet_lite0"]
+    manifest = read_manifest(worker_settings.model_dir, spec.id, spec.weights_file)
+    assert manifest is not None
+    served = auto_runtime(manifest)
     connection = Redis.from_url(worker_settings.redis_url or "")
     (name,) = live_workers(connection)
     runtimes = {
@@ -119,6 +127,6 @@ def test_each_worker_reports_the_runtime_of_each_model(worker_client: TestClient
         for (metric, labels), value in samples(worker_client.get("/metrics").text).items()
         if metric == "imgclf_model_runtime"
     }
-    assert runtimes[(("model", "efficientnet_lite0"), ("runtime", "onnxruntime"), ("worker", name))] == 1
+    assert runtimes[(("model", "efficientnet_lite0"), ("runtime", served), ("worker", name))] == 1
     models = {model["id"]: model for model in worker_client.get("/api/v1/models").json()["models"]}
-    assert models["efficientnet_lite0"]["runtime"] == "onnxruntime"
+    assert models["efficientnet_lite0"]["runtime"] == served
