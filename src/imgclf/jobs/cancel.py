@@ -53,15 +53,12 @@ def _cancel_in_rq(connection: Redis, job: Job) -> None:
     keeps the ids 60 s longer than the records. Such an id names nothing: it is forgotten and the
     cancel tried again. An execution's record and its id are written in one transaction, so an id
     without a record never belongs to a run still going."""
-    for _ in range(2):
+    with contextlib.suppress(InvalidJobOperation):  # canceled before
         try:
-            with contextlib.suppress(InvalidJobOperation):  # canceled before
-                job.cancel()
-            return
+            job.cancel()
         except ValueError:
             _forget_vanished_executions(connection, job.id)
-    with contextlib.suppress(InvalidJobOperation):
-        job.cancel()
+            job.cancel()
 
 
 def _forget_vanished_executions(connection: Redis, job_id: str) -> None:
